@@ -1,0 +1,6 @@
+//! HTTP-facing pure logic: nothing here knows about Apache.
+pub mod cookie;
+pub mod csrf;
+pub mod header_name;
+pub mod navigation;
+pub mod return_path;
