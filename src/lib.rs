@@ -10,6 +10,7 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod session_store;
 pub mod flow;
 pub mod session;
 pub mod store;

@@ -1,1 +1,15 @@
-//! Apache boundary.
+//! The Apache boundary: the only module with `unsafe`, and the only one that sees pointers
+//! from Apache. Raw pointers become typed, lifetime-bound views once, where they enter
+//! (`Request`, `Pool`); every `extern "C"` entry runs inside `boundary::guard`, so a panic
+//! becomes a logged 500 (or an error message for a directive) and never crosses into C.
+mod bindings;
+mod boundary;
+mod config_entries;
+mod handlers;
+mod hooks;
+mod lifecycle;
+mod log;
+mod pool;
+mod request;
+mod server_state;
+mod status;

@@ -1,1 +1,16 @@
-//! Configuration.
+//! Configuration: each directive's words are parsed here into typed values, and server and
+//! directory configs are merged the way Apache auth modules merge (inner overrides outer, an
+//! unset field inherits). Nothing here knows about Apache; `apache::config` feeds it.
+pub mod dir;
+pub mod duration;
+pub mod server;
+pub mod values;
+
+pub use dir::DirConfig;
+pub use server::ServerConfig;
+
+/// A directive error: the message names the directive, so an administrator reading
+/// `apache2 -t` output knows which line to fix.
+pub fn directive_error(directive: &str, detail: impl std::fmt::Display) -> String {
+    format!("{directive}: {detail}")
+}

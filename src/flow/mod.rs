@@ -1,1 +1,17 @@
-//! Request flows.
+//! What a request gets, decided without Apache types: the `apache` layer gathers the
+//! request's facts into the small structs here and applies the outcome.
+pub mod authenticate;
+pub mod cookies;
+pub mod login;
+pub mod logout;
+pub mod query;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unix seconds. A clock before 1970 reads as 0, which only makes sessions look expired.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_secs())
+        .unwrap_or(0)
+}

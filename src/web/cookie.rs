@@ -1,1 +1,367 @@
-//! TODO
+//! Reading the `Cookie` request header and writing `Set-Cookie`.
+//!
+//! Parsing is lenient in shape (browsers and proxies send every variety of spacing) but
+//! exact in names: a cookie is ours only if its name matches byte for byte. A client may send
+//! several cookies with our name (one per path, or planted by a sibling subdomain), so
+//! [`values`] yields all of them and the caller decides; taking only the first would let a
+//! planted cookie shadow the real one.
+
+/// Iterator over the values of every cookie with one name. See [`values`].
+#[derive(Clone, Debug)]
+pub struct CookieValues<'h, 'n> {
+    rest: &'h str,
+    name: &'n str,
+}
+
+/// Every value of the cookies named exactly `name` in a `Cookie` header, in header order.
+///
+/// Pairs are split on `;` and also on `,`, because Apache joins repeated `Cookie` headers
+/// with ", ". Spaces and tabs around names and values are trimmed, one pair of surrounding
+/// double quotes is removed from a value, and pairs without `=` are skipped.
+pub fn values<'h, 'n>(cookie_header: &'h str, name: &'n str) -> CookieValues<'h, 'n> {
+    CookieValues {
+        rest: cookie_header,
+        name,
+    }
+}
+
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
+impl<'h> Iterator for CookieValues<'h, '_> {
+    type Item = &'h str;
+
+    fn next(&mut self) -> Option<&'h str> {
+        while !self.rest.is_empty() {
+            let (pair, rest) = self.rest.split_once([';', ',']).unwrap_or((self.rest, ""));
+            self.rest = rest;
+            let Some((name, value)) = pair.split_once('=') else {
+                continue;
+            };
+            if trim_ows(name) != self.name {
+                continue;
+            }
+            let value = trim_ows(value);
+            let value = value
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(value);
+            return Some(value);
+        }
+        None
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+impl SameSite {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+/// A `Set-Cookie` header. Fields are written as given: names and attribute values must have
+/// passed [`is_valid_name`] / [`is_valid_attribute_value`] (at config time), and the value
+/// must be cookie-octets ([`is_valid_value`]; session ids always are).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetCookie<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    pub path: &'a str,
+    pub domain: Option<&'a str>,
+    pub same_site: SameSite,
+    pub secure: bool,
+    /// `None` makes a session cookie (gone when the browser closes); `Some(0)` deletes it.
+    pub max_age: Option<u64>,
+}
+
+impl SetCookie<'_> {
+    pub fn header_value(&self) -> String {
+        let mut out =
+            String::with_capacity(self.name.len() + self.value.len() + self.path.len() + 128);
+        out.push_str(self.name);
+        out.push('=');
+        out.push_str(self.value);
+        out.push_str("; Path=");
+        out.push_str(self.path);
+        if let Some(domain) = self.domain {
+            out.push_str("; Domain=");
+            out.push_str(domain);
+        }
+        if let Some(max_age) = self.max_age {
+            out.push_str("; Max-Age=");
+            out.push_str(&max_age.to_string());
+            if max_age == 0 {
+                // Clients predating Max-Age (and some caches in between) only honour Expires.
+                out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+            }
+        }
+        if self.secure {
+            out.push_str("; Secure");
+        }
+        // Always: no script on the site ever needs the session id, and an XSS must not be
+        // able to carry it off.
+        out.push_str("; HttpOnly");
+        out.push_str("; SameSite=");
+        out.push_str(self.same_site.as_str());
+        out
+    }
+}
+
+/// RFC 2616 separators, which RFC 6265 excludes from cookie names.
+fn is_separator(b: u8) -> bool {
+    matches!(
+        b,
+        b'(' | b')'
+            | b'<'
+            | b'>'
+            | b'@'
+            | b','
+            | b';'
+            | b':'
+            | b'\\'
+            | b'"'
+            | b'/'
+            | b'['
+            | b']'
+            | b'?'
+            | b'='
+            | b'{'
+            | b'}'
+            | b' '
+            | b'\t'
+    )
+}
+
+/// An RFC 6265 cookie name (an RFC 2616 token): non-empty, visible ASCII, no separators.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !is_separator(b))
+}
+
+/// RFC 6265 cookie-octets: visible ASCII except `"`, `,`, `;` and `\`.
+pub fn is_valid_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\'))
+}
+
+/// A value for `Path` or `Domain`: non-empty visible ASCII without `;`. Anything else could
+/// end the attribute early, smuggle another attribute in, or split the header.
+pub fn is_valid_attribute_value(v: &str) -> bool {
+    !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic() && b != b';')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all<'h>(header: &'h str, name: &str) -> Vec<&'h str> {
+        values(header, name).collect()
+    }
+
+    #[test]
+    fn single_and_many() {
+        assert_eq!(all("memsession=abc", "memsession"), ["abc"]);
+        assert_eq!(all("a=1; memsession=abc; b=2", "memsession"), ["abc"]);
+        assert_eq!(all("a=1;b=2", "b"), ["2"]);
+        assert_eq!(all("a=1; b=2", "c"), Vec::<&str>::new());
+        assert_eq!(all("", "a"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn duplicates_all_returned_in_order() {
+        assert_eq!(
+            all("memsession=one; x=y; memsession=two", "memsession"),
+            ["one", "two"]
+        );
+    }
+
+    #[test]
+    fn apache_joined_headers() {
+        assert_eq!(
+            all("a=1; memsession=one, memsession=two; b=3", "memsession"),
+            ["one", "two"]
+        );
+        assert_eq!(all("a=1,b=2", "b"), ["2"]);
+    }
+
+    #[test]
+    fn whitespace_and_quotes() {
+        assert_eq!(all(" \t memsession \t= \t abc \t ;", "memsession"), ["abc"]);
+        assert_eq!(all("memsession=\"abc\"", "memsession"), ["abc"]);
+        assert_eq!(all("memsession= \"abc\" ", "memsession"), ["abc"]);
+        // Only one pair of quotes is removed, and only a matched pair.
+        assert_eq!(all("memsession=\"\"abc\"\"", "memsession"), ["\"abc\""]);
+        assert_eq!(all("memsession=\"abc", "memsession"), ["\"abc"]);
+        assert_eq!(all("memsession=abc\"", "memsession"), ["abc\""]);
+        assert_eq!(all("memsession=\"", "memsession"), ["\""]);
+        assert_eq!(all("memsession=\"\"", "memsession"), [""]);
+    }
+
+    #[test]
+    fn values_may_contain_equals() {
+        assert_eq!(all("memsession=a=b==", "memsession"), ["a=b=="]);
+    }
+
+    #[test]
+    fn empty_value() {
+        assert_eq!(all("memsession=; a=1", "memsession"), [""]);
+        assert_eq!(all("memsession=", "memsession"), [""]);
+    }
+
+    #[test]
+    fn names_are_exact() {
+        let h = "MemSession=1; memsession2=2; xmemsession=3; memsession =4; memsessio=5";
+        assert_eq!(all(h, "memsession"), ["4"]);
+        assert_eq!(all("memsession.x=1", "memsession"), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn pairs_without_equals_skipped() {
+        assert_eq!(
+            all("memsession; foo; memsession=ok;;;,,", "memsession"),
+            ["ok"]
+        );
+        assert_eq!(all(";;;", "a"), Vec::<&str>::new());
+        assert_eq!(all("=value", ""), ["value"]);
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        let samples = [
+            "é=ü; memsession=ü€; 😀=😀",
+            "memsession=\u{0}\u{1}\r\n",
+            "=;=;=,=,==",
+            "\"\"\"\"",
+            "memsession=é\"",
+            ";",
+            ",",
+            "\u{feff}memsession=x",
+        ];
+        for s in samples {
+            let _ = all(s, "memsession");
+            let _ = all(s, "");
+            let _ = all(s, "é");
+        }
+        assert_eq!(all("é=ü; memsession=ü€", "memsession"), ["ü€"]);
+        // A long header of junk terminates and yields nothing.
+        let long = "x".repeat(100_000) + &";".repeat(10_000);
+        assert_eq!(all(&long, "memsession").len(), 0);
+    }
+
+    #[test]
+    fn set_cookie_full() {
+        let c = SetCookie {
+            name: "memsession",
+            value: "abc",
+            path: "/",
+            domain: Some("example.com"),
+            same_site: SameSite::Lax,
+            secure: true,
+            max_age: Some(3600),
+        };
+        assert_eq!(
+            c.header_value(),
+            "memsession=abc; Path=/; Domain=example.com; Max-Age=3600; Secure; HttpOnly; SameSite=Lax"
+        );
+    }
+
+    #[test]
+    fn set_cookie_session_cookie() {
+        let c = SetCookie {
+            name: "s",
+            value: "v",
+            path: "/app",
+            domain: None,
+            same_site: SameSite::Strict,
+            secure: false,
+            max_age: None,
+        };
+        assert_eq!(
+            c.header_value(),
+            "s=v; Path=/app; HttpOnly; SameSite=Strict"
+        );
+    }
+
+    #[test]
+    fn set_cookie_delete() {
+        let c = SetCookie {
+            name: "s",
+            value: "",
+            path: "/",
+            domain: None,
+            same_site: SameSite::None,
+            secure: true,
+            max_age: Some(0),
+        };
+        assert_eq!(
+            c.header_value(),
+            "s=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; HttpOnly; SameSite=None"
+        );
+    }
+
+    #[test]
+    fn same_site_names() {
+        assert_eq!(SameSite::Lax.as_str(), "Lax");
+        assert_eq!(SameSite::Strict.as_str(), "Strict");
+        assert_eq!(SameSite::None.as_str(), "None");
+    }
+
+    #[test]
+    fn name_validation() {
+        for good in ["memsession", "a", "MemSession_1", "x-y.z", "!#$%&'*+^`|~"] {
+            assert!(is_valid_name(good), "{good}");
+        }
+        for bad in [
+            "", "a b", "a;b", "a=b", "a,b", "a\"b", "a/b", "a\tb", "a\rb", "a\nb", "a\0b", "(a)",
+            "a@b", "a:b", "[a]", "a?", "{a}", "a\\b", "é", "a\u{7f}", "<a>",
+        ] {
+            assert!(!is_valid_name(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn value_validation() {
+        assert!(is_valid_value(""));
+        assert!(is_valid_value("abc-_XYZ019"));
+        assert!(is_valid_value("a=b/c:d"));
+        for bad in [
+            "a b", "a;b", "a,b", "a\"b", "a\\b", "a\r\nb", "é", "a\u{7f}",
+        ] {
+            assert!(!is_valid_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn attribute_validation() {
+        for good in ["/", "/app/x", "example.com", ".example.com", "/a=b,c"] {
+            assert!(is_valid_attribute_value(good), "{good}");
+        }
+        for bad in [
+            "",
+            "/a;b",
+            "/a b",
+            "/a\tb",
+            "/a\r\nSet-Cookie: x=y",
+            "/\0",
+            "/é",
+            "/\u{7f}",
+            "example.com; Secure",
+        ] {
+            assert!(!is_valid_attribute_value(bad), "{bad:?}");
+        }
+    }
+}

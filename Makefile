@@ -1,0 +1,51 @@
+# mod_auth_memsession — see README.md.
+#   make            build build/mod_auth_memsession.so (release)
+#   make test       install what the tests need, build, run every test
+#   make demo       throwaway memcached + httpd on loopback, walk through login -> logout
+#   make install    install the module and a2enmod files (honours DESTDIR, PREFIX)
+APXS       ?= apxs
+PROFILE    ?= release
+MODULE     := build/mod_auth_memsession.so
+PREFIX     ?= /usr
+DESTDIR    ?=
+LIBEXECDIR ?= $(shell $(APXS) -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
+APACHE_CONFDIR ?= /etc/apache2
+
+.PHONY: all module deps test unit-test integration-test demo install clean lint FORCE
+
+all: module
+
+module: $(MODULE)
+
+$(MODULE): FORCE
+	build-aux/link-module.sh $(PROFILE) $@
+
+deps:
+	build-aux/install-deps.sh
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+unit-test:
+	cargo test
+
+integration-test: $(MODULE)
+	MEMSESSION_MODULE=$(CURDIR)/$(MODULE) python3 -m pytest -q tests/integration
+
+test: deps
+	$(MAKE) unit-test
+	$(MAKE) integration-test
+
+demo: deps $(MODULE)
+	demo/demo.sh
+
+install: $(MODULE)
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(APACHE_CONFDIR)/mods-available
+	install -m 0644 $(MODULE) $(DESTDIR)$(LIBEXECDIR)/mod_auth_memsession.so
+	install -m 0644 apache-conf/auth_memsession.load apache-conf/auth_memsession.conf \
+		$(DESTDIR)$(APACHE_CONFDIR)/mods-available/
+
+clean:
+	cargo clean
+	rm -rf build

@@ -1,0 +1,44 @@
+#!/bin/sh
+# Installs what building and testing need on Debian, when it is missing. Under CI=true a
+# component that is still missing afterwards fails the run: tests never skip silently.
+set -eu
+
+packages="apache2 apache2-dev apache2-utils memcached libclang-dev clang curl"
+# command that proves each package is there
+need() {
+    case "$1" in
+        apache2) test -x /usr/sbin/apache2 ;;
+        apache2-dev) command -v apxs >/dev/null ;;
+        apache2-utils) command -v htpasswd >/dev/null ;;
+        memcached) command -v memcached >/dev/null ;;
+        libclang-dev) ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 ;;
+        clang) command -v clang >/dev/null ;;
+        curl) command -v curl >/dev/null ;;
+    esac
+}
+
+missing=""
+for package in $packages; do
+    need "$package" || missing="$missing $package"
+done
+
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "installing:$missing"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+    else
+        echo "missing:$missing — install them (apt-get install$missing) or run as root" >&2
+        exit 1
+    fi
+fi
+
+for package in $packages; do
+    need "$package" || { echo "still missing after install: $package" >&2; exit 1; }
+done
+
+if ! python3 -c 'import pytest' 2>/dev/null; then
+    python3 -m pip install -q pytest
+fi
+python3 -c 'import pytest' || { echo "pytest is missing" >&2; exit 1; }
+command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is missing" >&2; exit 1; }

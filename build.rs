@@ -1,0 +1,77 @@
+//! Generates the Rust view of the C contract (c-shim/memsession.h) with bindgen and compiles
+//! the shim with cc. Include paths and defines come from the installed httpd (`apxs -q`) and
+//! APR (`apr-1-config`), never from guesses: struct layouts depend on them.
+use std::env;
+use std::path::PathBuf;
+use std::process::Command;
+
+fn query(program: &str, args: &[&str]) -> String {
+    let output = Command::new(program).args(args).output().unwrap_or_else(|error| {
+        panic!("cannot run `{program}` ({error}): install apache2-dev (make deps does)")
+    });
+    if !output.status.success() {
+        panic!("`{program} {}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+    }
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// The flags that decide what the httpd and APR headers declare: include dirs and defines.
+fn host_flags() -> Vec<String> {
+    let apxs = env::var("APXS").unwrap_or_else(|_| "apxs".to_string());
+    let mut flags = vec![format!("-I{}", query(&apxs, &["-q", "INCLUDEDIR"]))];
+    let apr_config = query(&apxs, &["-q", "APR_CONFIG"]);
+    let apr_config = if apr_config.is_empty() { "apr-1-config".to_string() } else { apr_config };
+    for word in query(&apr_config, &["--cppflags", "--includes"]).split_whitespace() {
+        flags.push(word.to_string());
+    }
+    for word in query(&apxs, &["-q", "EXTRA_CPPFLAGS"]).split_whitespace() {
+        if word.starts_with("-D") || word.starts_with("-I") {
+            flags.push(word.to_string());
+        }
+    }
+    flags.dedup();
+    flags
+}
+
+fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=c-shim/memsession.h");
+    println!("cargo:rerun-if-changed=c-shim/mod_auth_memsession.c");
+    println!("cargo:rerun-if-env-changed=APXS");
+    let flags = host_flags();
+
+    let mut shim = cc::Build::new();
+    shim.file("c-shim/mod_auth_memsession.c")
+        .include("c-shim")
+        .warnings(true)
+        .extra_warnings(true)
+        .warnings_into_errors(true)
+        .flag("-fPIC");
+    for flag in &flags {
+        shim.flag(flag);
+    }
+    shim.compile("memsession_shim");
+
+    let bindings = bindgen::Builder::default()
+        .header("c-shim/memsession.h")
+        .clang_args(&flags)
+        .allowlist_function("memsession_.*")
+        .allowlist_function("apr_table_(get|set|setn|unset|add|do)")
+        .allowlist_function("apr_palloc|apr_pstrmemdup|apr_pool_cleanup_register|apr_pool_cleanup_null")
+        .allowlist_function("ap_auth_type|ap_auth_name|ap_construct_url|ap_set_content_type|ap_rwrite|ap_rflush")
+        .allowlist_function("ap_get_server_name_for_url|ap_get_server_port")
+        .allowlist_var("OK|DECLINED|DONE|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH")
+        .allowlist_var("APLOG_(EMERG|ALERT|CRIT|ERR|WARNING|NOTICE|INFO|DEBUG|TRACE1)")
+        .allowlist_var("HTTP_.*")
+        .allowlist_type("request_rec|server_rec|cmd_parms|apr_pool_t|apr_table_t|conn_rec")
+        .opaque_type("apr_pool_t|apr_table_t")
+        .derive_debug(false)
+        .derive_default(false)
+        .layout_tests(false)
+        .generate_comments(false)
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        .generate()
+        .expect("bindgen could not read c-shim/memsession.h with the httpd headers");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    bindings.write_to_file(out.join("apache_bindings.rs")).expect("write bindings");
+}

@@ -1,0 +1,58 @@
+/*
+ * The C <-> Rust contract of mod_auth_memsession.
+ *
+ * bindgen reads this header (see build.rs), so the Rust side is generated from the same
+ * declarations the shim compiles against: if the two sides drift, the build fails.
+ *
+ * Entries implemented in Rust (src/apache/entries.rs) are named memsession_rs_*.
+ * Helpers implemented in C (c-shim/mod_auth_memsession.c) are named memsession_c_*: they
+ * exist only because the Apache API they wrap is a macro Rust cannot call.
+ */
+#ifndef MEMSESSION_H
+#define MEMSESSION_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "apr_strings.h"
+#include "apr_tables.h"
+
+/* ---- implemented in Rust ---------------------------------------------------------- */
+
+void *memsession_rs_dir_config_create(apr_pool_t *pool, char *dir);
+void *memsession_rs_dir_config_merge(apr_pool_t *pool, void *base, void *add);
+void *memsession_rs_server_config_create(apr_pool_t *pool, server_rec *s);
+void *memsession_rs_server_config_merge(apr_pool_t *pool, void *base, void *add);
+
+/* One entry for every directive: `directive` is the name from the command table, `args`
+ * the words Apache split (one word for TAKE1/FLAG/ITERATE calls). Returns NULL or an error
+ * message allocated in cmd->pool. */
+const char *memsession_rs_dir_directive(cmd_parms *cmd, void *dir_config,
+                                        const char *directive, const char *arg);
+const char *memsession_rs_server_directive(cmd_parms *cmd, void *server_config,
+                                           const char *directive, const char *arg);
+
+int memsession_rs_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                              server_rec *s);
+void memsession_rs_child_init(apr_pool_t *pchild, server_rec *s);
+int memsession_rs_check_authn(request_rec *r);
+int memsession_rs_fixups(request_rec *r);
+int memsession_rs_handler(request_rec *r);
+
+/* ---- implemented in C, called from Rust ------------------------------------------- */
+
+void *memsession_c_dir_config(const request_rec *r);
+void *memsession_c_server_config(const server_rec *s);
+/* Logging under APLOG_USE_MODULE(auth_memsession), so `LogLevel auth_memsession:debug`
+ * works. The message is passed through "%s": it is never a format string. */
+int memsession_c_request_log_enabled(const request_rec *r, int level);
+void memsession_c_log_request(const request_rec *r, int level, const char *message);
+int memsession_c_server_log_enabled(const server_rec *s, int level);
+void memsession_c_log_server(const server_rec *s, int level, const char *message);
+/* True during the configuration dry run httpd does before the real start-up pass. */
+int memsession_c_is_dry_run(void);
+
+#endif

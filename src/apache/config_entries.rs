@@ -1,0 +1,159 @@
+//! Config create/merge/directive entries: Apache owns the structs (in its pools), Rust
+//! parses and merges them.
+use std::ffi::{c_char, c_void};
+
+use super::bindings as ap;
+use super::boundary;
+use super::log::{self, Level};
+use super::pool::{self, Pool};
+use super::server_state::ServerState;
+use crate::config::{DirConfig, ServerConfig};
+
+/// # Safety: `pool` is the live pool Apache passes to a config callback.
+unsafe fn adopt_in<T>(pool: *mut ap::apr_pool_t, value: T) -> *mut c_void {
+    // SAFETY: Apache passes a live pool to config callbacks.
+    match unsafe { Pool::from_raw(pool) } {
+        Some(pool) => pool.adopt(value).cast(),
+        None => std::ptr::null_mut(),
+    }
+}
+
+fn report_config_panic(text: &str) {
+    log::server(
+        std::ptr::null(),
+        Level::Error,
+        format_args!("mod_auth_memsession: panic in config handling: {text}"),
+    );
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_dir_config_create(
+    pool: *mut ap::apr_pool_t,
+    _dir: *mut c_char,
+) -> *mut c_void {
+    boundary::install_panic_hook();
+    // SAFETY: Apache passes a live pool.
+    boundary::guard(std::ptr::null_mut(), report_config_panic, || unsafe {
+        adopt_in(pool, DirConfig::default())
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_dir_config_merge(
+    pool: *mut ap::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    boundary::guard(std::ptr::null_mut(), report_config_panic, || {
+        // SAFETY: both are DirConfigs this module created (or NULL if creation failed).
+        let (base, add) = unsafe { (base.cast::<DirConfig>().as_ref(), add.cast::<DirConfig>().as_ref()) };
+        let merged = match (base, add) {
+            (Some(base), Some(add)) => base.merge(add),
+            (Some(only), None) | (None, Some(only)) => only.clone(),
+            (None, None) => DirConfig::default(),
+        };
+        // SAFETY: Apache passes a live pool.
+        unsafe { adopt_in(pool, merged) }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_server_config_create(
+    pool: *mut ap::apr_pool_t,
+    _server: *mut ap::server_rec,
+) -> *mut c_void {
+    boundary::install_panic_hook();
+    // SAFETY: Apache passes a live pool.
+    boundary::guard(std::ptr::null_mut(), report_config_panic, || unsafe {
+        adopt_in(pool, ServerState::new(ServerConfig::default()))
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_server_config_merge(
+    pool: *mut ap::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+) -> *mut c_void {
+    boundary::guard(std::ptr::null_mut(), report_config_panic, || {
+        // SAFETY: both are ServerStates this module created (or NULL).
+        let (base, add) =
+            unsafe { (base.cast::<ServerState>().as_ref(), add.cast::<ServerState>().as_ref()) };
+        let merged = match (base, add) {
+            (Some(base), Some(add)) => base.config.merge(&add.config),
+            (Some(only), None) | (None, Some(only)) => only.config.clone(),
+            (None, None) => ServerConfig::default(),
+        };
+        // SAFETY: Apache passes a live pool.
+        unsafe { adopt_in(pool, ServerState::new(merged)) }
+    })
+}
+
+/// Runs one directive, turning an error (or a panic) into a message in the command's pool.
+fn directive(
+    cmd: *mut ap::cmd_parms,
+    name: *const c_char,
+    arg: *const c_char,
+    apply: impl FnOnce(&str, &str) -> Result<(), String>,
+) -> *const c_char {
+    // SAFETY: Apache passes a live cmd_parms whose pool outlives the directive call.
+    let pool = unsafe { cmd.as_ref().and_then(|cmd| Pool::from_raw(cmd.pool)) };
+    let Some(pool) = pool else {
+        return c"mod_auth_memsession: directive called without a command".as_ptr();
+    };
+    let panicked = pool.c_str("mod_auth_memsession: internal error while parsing a directive");
+    boundary::guard(panicked, report_config_panic, || {
+        // SAFETY: name and arg are NUL-terminated strings from Apache's config parser.
+        let (name, arg) = unsafe { (pool::text(name), pool::text(arg)) };
+        let (Some(name), Some(arg)) = (name, arg) else {
+            return pool.c_str("mod_auth_memsession: a directive argument is not valid UTF-8");
+        };
+        match apply(name, arg) {
+            Ok(()) => std::ptr::null(),
+            Err(message) => pool.c_str(&message),
+        }
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_dir_directive(
+    cmd: *mut ap::cmd_parms,
+    dir_config: *mut c_void,
+    name: *const c_char,
+    arg: *const c_char,
+) -> *const c_char {
+    directive(cmd, name, arg, |name, arg| {
+        // SAFETY: Apache passes the DirConfig this module created for the section.
+        let config = unsafe { dir_config.cast::<DirConfig>().as_mut() }
+            .ok_or_else(|| format!("{name}: configuration unavailable"))?;
+        config.set(name, arg)?;
+        if name == "MemSessionCookieSecure" && arg.eq_ignore_ascii_case("off") {
+            // SAFETY: cmd was checked live by `directive`.
+            let server = unsafe { (*cmd).server };
+            log::server(
+                server,
+                Level::Warning,
+                format_args!(
+                    "MemSessionCookieSecure Off: session cookies will be sent over plain \
+                     http, where anyone on the path can steal them; use it only for testing"
+                ),
+            );
+        }
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_server_directive(
+    cmd: *mut ap::cmd_parms,
+    server_config: *mut c_void,
+    name: *const c_char,
+    arg: *const c_char,
+) -> *const c_char {
+    directive(cmd, name, arg, |name, arg| {
+        // SAFETY: the shim passes this server's ServerState from its module config.
+        let state = unsafe { server_config.cast::<ServerState>().as_mut() }
+            .ok_or_else(|| format!("{name}: configuration unavailable"))?;
+        state.config.set(name, arg)
+    })
+}

@@ -1,0 +1,148 @@
+//! `SetHandler memsession-login` and `memsession-logout`.
+use std::ffi::c_int;
+
+use super::bindings as ap;
+use super::status;
+use super::hooks::{hints, own_origin, request_entry};
+use super::log::Level;
+use super::request::{Headers, Request};
+use crate::flow::login::{self, LoginRequest, LoginResponse};
+use crate::flow::{logout, unix_now};
+use crate::web::{csrf, navigation};
+
+const LOGIN_HANDLER: &str = "memsession-login";
+const LOGOUT_HANDLER: &str = "memsession-logout";
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_handler(raw: *mut ap::request_rec) -> c_int {
+    request_entry(raw, |request| match request.handler() {
+        Some(LOGIN_HANDLER) => login_handler(request),
+        Some(LOGOUT_HANDLER) => logout_handler(request),
+        _ => status::DECLINED,
+    })
+}
+
+fn no_store(request: &mut Request) {
+    request.set_header(Headers::ErrOut, "Cache-Control", "no-store");
+}
+
+fn login_handler(request: &mut Request) -> c_int {
+    let (Some(config), Some(state)) = (request.dir_config(), request.server_state()) else {
+        return status::INTERNAL_SERVER_ERROR;
+    };
+    if !matches!(request.method(), "GET" | "HEAD" | "POST") {
+        request.set_header(Headers::ErrOut, "Allow", "GET, HEAD, POST");
+        return status::METHOD_NOT_ALLOWED;
+    }
+    let Some(user) = request.user() else {
+        request.log(
+            Level::Error,
+            format_args!(
+                "SetHandler memsession-login at {} but no auth module authenticated the \
+                 request: protect this location with an AuthType (GSSAPI, Basic, ...) and \
+                 Require valid-user",
+                request.uri()
+            ),
+        );
+        return status::INTERNAL_SERVER_ERROR;
+    };
+    let auth_type = request.authenticated_type().unwrap_or("unknown");
+    let login_request = LoginRequest {
+        user,
+        auth_type,
+        cookie_header: request.header(Headers::In, c"Cookie"),
+        query: request.args(),
+        hints: hints(request),
+        credential_end: None,
+        ccache: None,
+    };
+    no_store(request);
+    let outcome = match login::login(login_request, config, state.store(), unix_now()) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            request.log(Level::Error, format_args!("login of {user} failed: {error}"));
+            request.set_header(Headers::ErrOut, "Retry-After", "5");
+            request.respond(
+                "text/plain; charset=utf-8",
+                "The session store is unavailable; please try again in a moment.\n",
+            );
+            return status::SERVICE_UNAVAILABLE;
+        }
+    };
+    if let Some(old) = &outcome.replaced {
+        request.log(Level::Info, format_args!("login replaced client-sent session {old}"));
+    }
+    if outcome.refused_return {
+        request.log(
+            Level::Warning,
+            format_args!(
+                "login of {user}: return target refused (not a same-site path or a \
+                 MemSessionTrustedOrigin); sending to /"
+            ),
+        );
+    }
+    request.log(
+        Level::Info,
+        format_args!("session {} issued for {user} ({auth_type})", outcome.log_tag),
+    );
+    request.add_header(Headers::ErrOut, "Set-Cookie", &outcome.set_cookie);
+    match outcome.response {
+        LoginResponse::Redirect(location) => {
+            request.set_header(Headers::Out, "Location", &location);
+            status::SEE_OTHER
+        }
+        LoginResponse::Json(body) => {
+            request.respond("application/json", &body);
+            status::OK
+        }
+    }
+}
+
+fn logout_handler(request: &mut Request) -> c_int {
+    let (Some(config), Some(state)) = (request.dir_config(), request.server_state()) else {
+        return status::INTERNAL_SERVER_ERROR;
+    };
+    let method = request.method();
+    let allowed = method == "POST" || (config.logout_allow_get() && matches!(method, "GET" | "HEAD"));
+    if !allowed {
+        let allow = if config.logout_allow_get() { "GET, HEAD, POST" } else { "POST" };
+        request.set_header(Headers::ErrOut, "Allow", allow);
+        return status::METHOD_NOT_ALLOWED;
+    }
+    if config.csrf_check() && csrf::is_unsafe_method(method) {
+        let own_origin = own_origin(request);
+        let origin = request.header(Headers::In, c"Origin");
+        let referer = request.header(Headers::In, c"Referer");
+        if !csrf::origin_allowed(origin, referer, &own_origin, config.trusted_origins()) {
+            request.log(
+                Level::Warning,
+                format_args!("logout refused: Origin/Referer is not this site (MemSessionCSRFCheck)"),
+            );
+            return status::FORBIDDEN;
+        }
+    }
+    let outcome = logout::logout(request.header(Headers::In, c"Cookie"), config, state.store());
+    no_store(request);
+    request.add_header(Headers::ErrOut, "Set-Cookie", &outcome.expire_cookie);
+    let tag = outcome.log_tag.as_deref().unwrap_or("-");
+    if let Some(error) = outcome.store_error {
+        request.log(
+            Level::Error,
+            format_args!("logout of session {tag}: the store did not delete it ({error}); it ends at its expiry"),
+        );
+        request.respond(
+            "text/plain; charset=utf-8",
+            "Logged out of this browser, but the session store is unavailable; the session \
+             ends at its expiry.\n",
+        );
+        return status::SERVICE_UNAVAILABLE;
+    }
+    request.log(Level::Info, format_args!("session {tag} logged out"));
+    if navigation::wants_json(&hints(request)) {
+        request.respond("application/json", "{\"logged_out\":true}\n");
+        return status::OK;
+    }
+    let target = config.logout_redirect().to_string();
+    request.set_header(Headers::Out, "Location", &target);
+    status::SEE_OTHER
+}

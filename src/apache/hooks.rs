@@ -1,0 +1,237 @@
+//! check_authn and fixups: authenticate on the cookie, issue sessions behind other auth
+//! modules, and hand the user to backends.
+use std::ffi::{c_int, CStr};
+
+use super::bindings as ap;
+use super::status;
+use super::boundary;
+use super::log::Level;
+use super::request::{Headers, Request};
+use crate::config::DirConfig;
+use crate::flow::authenticate::{self, AuthRequest, Challenge, Outcome};
+use crate::flow::{cookies, unix_now};
+use crate::session_store::NewSession;
+use crate::web::header_name;
+use crate::web::navigation::RequestHints;
+use crate::web::return_path;
+
+pub const AUTH_TYPE: &str = "MemSession";
+/// Set on a request whose user this module vouched for (value: the user).
+const NOTE_VALIDATED: &CStr = c"memsession-user";
+/// Set on a request for which this module issued a session.
+const NOTE_ISSUED: &CStr = c"memsession-issued";
+
+
+/// Runs a request hook inside the panic boundary: a panic is logged with the request and
+/// answers 500 — never OK or DECLINED, which would let the request through.
+pub fn request_entry(
+    raw: *mut ap::request_rec,
+    body: impl FnOnce(&mut Request) -> c_int,
+) -> c_int {
+    boundary::guard(
+        status::INTERNAL_SERVER_ERROR,
+        |text| {
+            super::log::request(
+                raw,
+                Level::Error,
+                format_args!("internal error (panic) in mod_auth_memsession: {text}"),
+            )
+        },
+        || {
+            // SAFETY: Apache passes the live request to the hook calling us.
+            match unsafe { Request::from_raw(raw) } {
+                Some(mut request) => body(&mut request),
+                None => status::INTERNAL_SERVER_ERROR,
+            }
+        },
+    )
+}
+
+pub fn hints<'r>(request: &Request<'r>) -> RequestHints<'r> {
+    RequestHints {
+        method: request.method(),
+        accept: request.header(Headers::In, c"Accept"),
+        sec_fetch_mode: request.header(Headers::In, c"Sec-Fetch-Mode"),
+        sec_fetch_dest: request.header(Headers::In, c"Sec-Fetch-Dest"),
+        x_requested_with: request.header(Headers::In, c"X-Requested-With"),
+    }
+}
+
+/// This site's origin, normalised as CSRF and return-path checks compare it.
+pub fn own_origin(request: &Request) -> String {
+    let constructed = request.own_origin();
+    return_path::normalise_origin(&constructed).unwrap_or(constructed)
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_check_authn(raw: *mut ap::request_rec) -> c_int {
+    request_entry(raw, check_authn)
+}
+
+fn check_authn(request: &mut Request) -> c_int {
+    let Some(config) = request.dir_config() else {
+        return status::DECLINED;
+    };
+    let primary = request
+        .configured_auth_type()
+        .is_some_and(|auth_type| auth_type.eq_ignore_ascii_case(AUTH_TYPE));
+    if !primary && !config.enabled() {
+        return status::DECLINED;
+    }
+    // A sub-request or internal redirect of a request we already vouched for: same client,
+    // same cookie, so no second store round trip.
+    if let Some(user) = request.ancestors().find_map(|r| r.note(NOTE_VALIDATED)) {
+        request.set_user(user, AUTH_TYPE);
+        request.set_note(NOTE_VALIDATED, user);
+        return status::OK;
+    }
+    let Some(state) = request.server_state() else {
+        return status::INTERNAL_SERVER_ERROR;
+    };
+    let own_origin = own_origin(request);
+    let facts = AuthRequest {
+        cookie_header: request.header(Headers::In, c"Cookie"),
+        origin: request.header(Headers::In, c"Origin"),
+        referer: request.header(Headers::In, c"Referer"),
+        own_origin: &own_origin,
+        unparsed_uri: request.unparsed_uri(),
+        hints: hints(request),
+    };
+    match authenticate::authenticate(&facts, config, state.store(), unix_now()) {
+        Outcome::Authenticated { session, set_cookie, log_tag } => {
+            let user = session.record.user.as_str();
+            request.log(
+                Level::Debug,
+                format_args!(
+                    "session {log_tag} valid for user {user}{}",
+                    if session.from_local_cache { " (local cache)" } else { "" }
+                ),
+            );
+            request.set_user(user, AUTH_TYPE);
+            request.set_note(NOTE_VALIDATED, user);
+            request.set_env("MEMSESSION_LOGIN_AUTH_TYPE", &session.record.auth_type);
+            if let Some(cookie) = set_cookie {
+                request.add_header(Headers::ErrOut, "Set-Cookie", &cookie);
+            }
+            status::OK
+        }
+        Outcome::CrossOrigin { log_tag } => {
+            request.log(
+                Level::Warning,
+                format_args!(
+                    "session {log_tag}: {} {} refused: Origin/Referer is not this site or a \
+                     MemSessionTrustedOrigin (MemSessionCSRFCheck)",
+                    request.method(),
+                    request.uri()
+                ),
+            );
+            status::FORBIDDEN
+        }
+        Outcome::Refused { refusal, log_tag } => {
+            let tag = log_tag.as_deref().unwrap_or("-");
+            let level = match &refusal {
+                authenticate::Refusal::Rejected(rejection) if !rejection.is_final() => {
+                    Level::Error
+                }
+                _ => Level::Debug,
+            };
+            request.log(
+                level,
+                format_args!("no valid session ({}; session {tag}): {refusal:?}", refusal.reason()),
+            );
+            if !primary {
+                // The location's own AuthType runs next; on success fixups issues a session.
+                return status::DECLINED;
+            }
+            if refusal.expires_cookie() {
+                request.add_header(Headers::ErrOut, "Set-Cookie", &cookies::expired_cookie(config));
+            }
+            match authenticate::challenge(&facts, config) {
+                Challenge::Status401 => status::UNAUTHORIZED,
+                Challenge::Redirect(location) => {
+                    request.set_header(Headers::Out, "Location", &location);
+                    status::SEE_OTHER
+                }
+            }
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_fixups(raw: *mut ap::request_rec) -> c_int {
+    request_entry(raw, fixups)
+}
+
+fn fixups(request: &mut Request) -> c_int {
+    let Some(config) = request.dir_config() else {
+        return status::DECLINED;
+    };
+    if let Some(header) = config.user_header() {
+        pass_user_header(request, header);
+    }
+    if config.enabled() && should_issue(request) {
+        issue_session(request, config);
+    }
+    status::DECLINED
+}
+
+/// Removes every client-sent copy of the user header — under any spelling the CGI
+/// environment would fold to the same name — then sets it from the authenticated user.
+fn pass_user_header(request: &mut Request, header: &str) {
+    for name in request.header_names(Headers::In) {
+        if header_name::same_cgi_name(&name, header) {
+            request.log(
+                Level::Debug,
+                format_args!("removed client-sent {name} header (MemSessionUserHeader)"),
+            );
+            request.unset_header(Headers::In, &name);
+        }
+    }
+    if let Some(user) = request.user() {
+        request.set_header(Headers::In, header, user);
+    }
+}
+
+/// `MemSession On`: another auth module authenticated this request, and no session of ours
+/// did: issue one, once per client request.
+fn should_issue(request: &Request) -> bool {
+    request.user().is_some()
+        && !request.is_subrequest()
+        && request.note(NOTE_VALIDATED).is_none()
+        && !request
+            .ancestors()
+            .any(|r| r.note(NOTE_VALIDATED).is_some() || r.note(NOTE_ISSUED).is_some())
+}
+
+fn issue_session(request: &mut Request, config: &DirConfig) {
+    let (Some(user), Some(state)) = (request.user(), request.server_state()) else {
+        return;
+    };
+    let auth_type = request.authenticated_type().unwrap_or("unknown");
+    let new = NewSession {
+        user: user.to_string(),
+        auth_type: auth_type.to_string(),
+        inactivity_timeout: config.inactivity_timeout(),
+        max_lifetime: config.max_lifetime(),
+        credential_end: None,
+        cap_to_credentials: config.cap_to_credentials(),
+        ccache: None,
+    };
+    let now = unix_now();
+    match state.store().create(new, now) {
+        Ok((id, record)) => {
+            request.log(
+                Level::Info,
+                format_args!("issued session {} for {user} after {auth_type} auth", id.log_tag()),
+            );
+            let cookie = cookies::session_cookie(config, &id, &record, now);
+            request.add_header(Headers::ErrOut, "Set-Cookie", &cookie);
+            request.set_note(NOTE_ISSUED, "1");
+        }
+        // The user is authenticated by the other module anyway; only the shortcut is lost.
+        Err(error) => request.log(
+            Level::Error,
+            format_args!("could not issue a session for {user} (MemSession On): {error}"),
+        ),
+    }
+}

@@ -1,0 +1,103 @@
+//! Start-up and child life: validate in the real start-up pass, connect only in children,
+//! close child connections when the child exits. Nothing here spawns a thread.
+use std::ffi::{c_int, c_void};
+use std::time::Duration;
+
+use super::bindings as ap;
+use super::status;
+use super::boundary;
+use super::log::{self, Level};
+use super::pool::Pool;
+use super::server_state::ServerState;
+use crate::store::client::StoreClient;
+
+/// Every server_rec (main server first, then virtual hosts) with its state.
+fn each_server(first: *mut ap::server_rec, mut visit: impl FnMut(*mut ap::server_rec, &ServerState)) {
+    let mut server = first;
+    while !server.is_null() {
+        // SAFETY: Apache's server list is live during post_config and child_init, and each
+        // module config slot holds the ServerState this module created.
+        unsafe {
+            if let Some(state) =
+                ap::memsession_c_server_config(server).cast::<ServerState>().as_ref()
+            {
+                visit(server, state);
+            }
+            server = (*server).next;
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_post_config(
+    _pconf: *mut ap::apr_pool_t,
+    _plog: *mut ap::apr_pool_t,
+    _ptemp: *mut ap::apr_pool_t,
+    server: *mut ap::server_rec,
+) -> c_int {
+    let report = |text: &str| {
+        log::server(server, Level::Error, format_args!("mod_auth_memsession: panic in post_config: {text}"))
+    };
+    boundary::guard(status::INTERNAL_SERVER_ERROR, report, || {
+        // SAFETY: a plain query of httpd's state.
+        if unsafe { ap::memsession_c_is_dry_run() } != 0 {
+            return status::OK;
+        }
+        let mut checked: Vec<String> = Vec::new();
+        each_server(server, |s, state| {
+            if !state.config.servers_configured() {
+                return;
+            }
+            let servers = state.config.servers();
+            let label = servers.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+            if checked.contains(&label) {
+                return;
+            }
+            checked.push(label);
+            // A throwaway client: its connection is closed before any child forks.
+            let probe = StoreClient::new(servers.clone(), state.config.timeout().max(Duration::from_millis(500)));
+            for (index, address) in servers.iter().enumerate() {
+                match probe.version(index) {
+                    Ok(version) => log::server(
+                        s,
+                        Level::Info,
+                        format_args!("MemSessionServers: {address} answers (memcached {version})"),
+                    ),
+                    Err(error) => log::server(
+                        s,
+                        Level::Warning,
+                        format_args!(
+                            "MemSessionServers: {address} is unreachable at start-up ({error}); \
+                             logins answer 503 and session requests get the unauthenticated \
+                             response until it is"
+                        ),
+                    ),
+                }
+            }
+            probe.close_idle();
+        });
+        status::OK
+    })
+}
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_child_init(pchild: *mut ap::apr_pool_t, server: *mut ap::server_rec) {
+    boundary::guard((), |_| {}, || {
+        // SAFETY: Apache passes the child's pool, live until the child exits.
+        let Some(pool) = (unsafe { Pool::from_raw(pchild) }) else { return };
+        unsafe extern "C" fn close_connections(data: *mut c_void) -> ap::apr_status_t {
+            let server = data.cast::<ap::server_rec>();
+            let _ = std::panic::catch_unwind(|| each_server(server, |_, state| state.close_connections()));
+            0
+        }
+        // SAFETY: the server list outlives the child pool; the cleanup runs once at exit.
+        unsafe {
+            ap::apr_pool_cleanup_register(
+                pool.as_ptr(),
+                server.cast(),
+                Some(close_connections),
+                Some(ap::apr_pool_cleanup_null),
+            );
+        }
+    })
+}

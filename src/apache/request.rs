@@ -1,0 +1,241 @@
+//! `Request<'r>`: the one typed view of a `request_rec`. Everything the flows need from a
+//! request, and everything they do to one, goes through here.
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use super::bindings as ap;
+use super::log::{self, Level};
+use super::pool::{self, Pool};
+use super::server_state::ServerState;
+use crate::config::DirConfig;
+
+pub struct Request<'r> {
+    raw: NonNull<ap::request_rec>,
+    _life: PhantomData<&'r mut ap::request_rec>,
+}
+
+/// The header tables of a request.
+#[derive(Clone, Copy)]
+pub enum Headers {
+    In,
+    Out,
+    /// Sent with every response, errors and redirects included.
+    ErrOut,
+}
+
+impl<'r> Request<'r> {
+    /// # Safety
+    /// `raw` must be NULL or the live request Apache passed to the current hook, not used
+    /// through another alias while this view exists.
+    pub unsafe fn from_raw(raw: *mut ap::request_rec) -> Option<Request<'r>> {
+        NonNull::new(raw).map(|raw| Request { raw, _life: PhantomData })
+    }
+
+    pub fn as_ptr(&self) -> *mut ap::request_rec {
+        self.raw.as_ptr()
+    }
+
+    fn rec(&self) -> &ap::request_rec {
+        // SAFETY: `raw` is live for 'r (constructor contract).
+        unsafe { self.raw.as_ref() }
+    }
+
+    pub fn pool(&self) -> Pool<'r> {
+        // SAFETY: a request's pool lives as long as the request.
+        unsafe { Pool::from_raw(self.rec().pool) }.expect("request without a pool")
+    }
+
+    pub fn log(&self, level: Level, message: fmt::Arguments) {
+        log::request(self.as_ptr(), level, message);
+    }
+
+    pub fn dir_config(&self) -> Option<&'r DirConfig> {
+        // SAFETY: the shim returns this module's per-dir config for the request, created
+        // and merged by config_entries as a DirConfig in a pool that outlives the request.
+        unsafe { ap::memsession_c_dir_config(self.as_ptr()).cast::<DirConfig>().as_ref() }
+    }
+
+    pub fn server_state(&self) -> Option<&'r ServerState> {
+        // SAFETY: server configs are ServerStates made by config_entries, living in pconf.
+        unsafe { ap::memsession_c_server_config(self.rec().server).cast::<ServerState>().as_ref() }
+    }
+
+    pub fn server(&self) -> *const ap::server_rec {
+        self.rec().server
+    }
+
+    pub fn method(&self) -> &'r str {
+        // SAFETY: Apache keeps r->method for the request's life.
+        unsafe { pool::text(self.rec().method) }.unwrap_or("")
+    }
+
+    pub fn unparsed_uri(&self) -> &'r str {
+        // SAFETY: as above.
+        unsafe { pool::text(self.rec().unparsed_uri) }.unwrap_or("/")
+    }
+
+    pub fn uri(&self) -> &'r str {
+        // SAFETY: as above.
+        unsafe { pool::text(self.rec().uri) }.unwrap_or("/")
+    }
+
+    pub fn args(&self) -> Option<&'r str> {
+        // SAFETY: as above.
+        unsafe { pool::text(self.rec().args) }
+    }
+
+    pub fn handler(&self) -> Option<&'r str> {
+        // SAFETY: as above.
+        unsafe { pool::text(self.rec().handler) }
+    }
+
+    pub fn user(&self) -> Option<&'r str> {
+        // SAFETY: as above.
+        unsafe { pool::text(self.rec().user) }
+    }
+
+    /// The `AuthType` configured for this location.
+    pub fn configured_auth_type(&self) -> Option<&'r str> {
+        // SAFETY: ap_auth_type reads the request's core dir config.
+        unsafe { pool::text(ap::ap_auth_type(self.as_ptr())) }
+    }
+
+    /// The auth type the authenticating module recorded (AUTH_TYPE for CGI).
+    pub fn authenticated_type(&self) -> Option<&'r str> {
+        // SAFETY: as above.
+        unsafe { pool::text(self.rec().ap_auth_type) }
+    }
+
+    pub fn set_user(&mut self, user: &str, auth_type: &str) {
+        let pool = self.pool();
+        let (user, auth_type) = (pool.c_str(user), pool.c_str(auth_type));
+        // SAFETY: both strings live in r->pool, as Apache expects of r->user.
+        unsafe {
+            let rec = self.raw.as_mut();
+            rec.user = user as *mut c_char;
+            rec.ap_auth_type = auth_type as *mut c_char;
+        }
+    }
+
+    pub fn is_subrequest(&self) -> bool {
+        !self.rec().main.is_null()
+    }
+
+    /// The requests this one derives from: sub-request parents and internal-redirect
+    /// predecessors, nearest first.
+    pub fn ancestors(&self) -> impl Iterator<Item = Request<'r>> {
+        let first = NonNull::new(self.rec().main).or_else(|| NonNull::new(self.rec().prev));
+        std::iter::successors(first.map(|raw| Request { raw, _life: PhantomData }), |req| {
+            let rec = req.rec();
+            NonNull::new(rec.main)
+                .or_else(|| NonNull::new(rec.prev))
+                .map(|raw| Request { raw, _life: PhantomData })
+        })
+    }
+
+    fn table(&self, which: Headers) -> *mut ap::apr_table_t {
+        let rec = self.rec();
+        match which {
+            Headers::In => rec.headers_in,
+            Headers::Out => rec.headers_out,
+            Headers::ErrOut => rec.err_headers_out,
+        }
+    }
+
+    pub fn header(&self, which: Headers, name: &CStr) -> Option<&'r str> {
+        // SAFETY: the tables live in r->pool; apr_table_get returns a pool string or NULL.
+        unsafe { pool::text(ap::apr_table_get(self.table(which), name.as_ptr())) }
+    }
+
+    pub fn set_header(&mut self, which: Headers, name: &str, value: &str) {
+        let pool = self.pool();
+        // SAFETY: apr_table_set copies key and value into the table's pool.
+        unsafe { ap::apr_table_set(self.table(which), pool.c_str(name), pool.c_str(value)) }
+    }
+
+    pub fn add_header(&mut self, which: Headers, name: &str, value: &str) {
+        let pool = self.pool();
+        // SAFETY: as above (apr_table_add copies too).
+        unsafe { ap::apr_table_add(self.table(which), pool.c_str(name), pool.c_str(value)) }
+    }
+
+    /// Every request header name, as sent (including duplicates).
+    pub fn header_names(&self, which: Headers) -> Vec<String> {
+        unsafe extern "C" fn collect(
+            names: *mut c_void,
+            key: *const c_char,
+            _value: *const c_char,
+        ) -> c_int {
+            // SAFETY: `names` is the Vec passed below; `key` a NUL-terminated table key.
+            unsafe {
+                let names = &mut *names.cast::<Vec<String>>();
+                if !key.is_null() {
+                    names.push(CStr::from_ptr(key).to_string_lossy().into_owned());
+                }
+            }
+            1
+        }
+        let mut names: Vec<String> = Vec::new();
+        // SAFETY: the callback only touches `names`, which outlives the call.
+        unsafe {
+            ap::apr_table_do(
+                Some(collect),
+                (&mut names as *mut Vec<String>).cast(),
+                self.table(which),
+                std::ptr::null::<c_char>(),
+            );
+        }
+        names
+    }
+
+    pub fn unset_header(&mut self, which: Headers, name: &str) {
+        let Ok(name) = CString::new(name) else { return };
+        // SAFETY: apr_table_unset only reads the key.
+        unsafe { ap::apr_table_unset(self.table(which), name.as_ptr()) }
+    }
+
+    pub fn note(&self, name: &CStr) -> Option<&'r str> {
+        // SAFETY: r->notes lives in r->pool.
+        unsafe { pool::text(ap::apr_table_get(self.rec().notes, name.as_ptr())) }
+    }
+
+    pub fn set_note(&mut self, name: &CStr, value: &str) {
+        let value = self.pool().c_str(value);
+        // SAFETY: key is static, value pool-allocated: setn stores them without copying.
+        unsafe { ap::apr_table_setn(self.rec().notes, name.as_ptr(), value) }
+    }
+
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        let pool = self.pool();
+        // SAFETY: subprocess_env lives in r->pool; set copies.
+        unsafe { ap::apr_table_set(self.rec().subprocess_env, pool.c_str(name), pool.c_str(value)) }
+    }
+
+    /// This site's origin as the client addressed it (`http://host:port`, default port
+    /// left out), from Apache's own URL construction.
+    pub fn own_origin(&self) -> String {
+        // SAFETY: ap_construct_url allocates the result in the pool we pass.
+        let url = unsafe {
+            pool::text(ap::ap_construct_url(self.pool().as_ptr(), c"".as_ptr(), self.as_ptr()))
+        };
+        url.unwrap_or("").to_string()
+    }
+
+    /// Writes a complete small body with its content type.
+    pub fn respond(&mut self, content_type: &str, body: &str) {
+        let content_type = self.pool().c_str(content_type);
+        // SAFETY: content type lives in r->pool; ap_rwrite copies the body into the output.
+        unsafe {
+            ap::ap_set_content_type(self.as_ptr(), content_type);
+            if !self.is_head() {
+                ap::ap_rwrite(body.as_ptr().cast(), body.len() as c_int, self.as_ptr());
+            }
+        }
+    }
+
+    pub fn is_head(&self) -> bool {
+        self.rec().header_only != 0
+    }
+}

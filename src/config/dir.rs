@@ -1,0 +1,326 @@
+//! Directory-scope configuration (`<Location>`, `<Directory>`, .htaccess with AuthConfig).
+//!
+//! Every field is `None` until a directive sets it; merging takes the inner value when set
+//! and the outer one otherwise; defaults are applied only when a value is read. So an inner
+//! section can override or switch off anything an outer one set, and an unset field inherits.
+use std::time::Duration;
+
+use super::directive_error;
+use super::duration::parse_duration;
+use super::values::{self, Unauthenticated};
+use crate::web::cookie::SameSite;
+
+pub const DEFAULT_COOKIE_NAME: &str = "memsession";
+pub const DEFAULT_COOKIE_PATH: &str = "/";
+pub const DEFAULT_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(3600);
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(8 * 3600);
+pub const DEFAULT_LOGIN_URL: &str = "/login";
+pub const DEFAULT_LOGOUT_REDIRECT: &str = "/";
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DirConfig {
+    pub enabled: Option<bool>,
+    pub cookie_name: Option<String>,
+    pub cookie_path: Option<String>,
+    pub cookie_domain: Option<String>,
+    pub cookie_same_site: Option<SameSite>,
+    pub cookie_secure: Option<bool>,
+    pub cookie_persistent: Option<bool>,
+    pub inactivity_timeout: Option<Duration>,
+    pub max_lifetime: Option<Duration>,
+    pub cap_to_credentials: Option<bool>,
+    pub unauthenticated: Option<Unauthenticated>,
+    pub login_url: Option<String>,
+    pub logout_redirect: Option<String>,
+    pub logout_allow_get: Option<bool>,
+    /// `Some(None)` is an explicit `MemSessionUserHeader None` that switches an outer
+    /// section's header off.
+    pub user_header: Option<Option<String>>,
+    pub delegation: Option<bool>,
+    pub csrf_check: Option<bool>,
+    pub trusted_origins: Option<Vec<String>>,
+    pub extend: Option<bool>,
+}
+
+fn parse_flag(directive: &str, arg: &str) -> Result<bool, String> {
+    match arg {
+        "On" | "on" | "ON" => Ok(true),
+        "Off" | "off" | "OFF" => Ok(false),
+        _ => Err(directive_error(directive, format!("'{arg}' is not On or Off"))),
+    }
+}
+
+impl DirConfig {
+    /// Applies one directive. `arg` is one word; ITERATE directives are called once per word.
+    pub fn set(&mut self, directive: &str, arg: &str) -> Result<(), String> {
+        let named = |detail: String| directive_error(directive, detail);
+        let flag = || parse_flag(directive, arg);
+        let duration = || parse_duration(arg).map_err(named);
+        match directive {
+            "MemSession" => self.enabled = Some(flag()?),
+            "MemSessionCookieName" => {
+                self.cookie_name = Some(values::parse_cookie_name(arg).map_err(named)?)
+            }
+            "MemSessionCookiePath" => {
+                self.cookie_path = Some(values::parse_cookie_attribute(arg).map_err(named)?)
+            }
+            "MemSessionCookieDomain" => {
+                self.cookie_domain = Some(values::parse_cookie_attribute(arg).map_err(named)?)
+            }
+            "MemSessionCookieSameSite" => {
+                self.cookie_same_site = Some(values::parse_same_site(arg).map_err(named)?)
+            }
+            "MemSessionCookieSecure" => self.cookie_secure = Some(flag()?),
+            "MemSessionCookiePersistent" => self.cookie_persistent = Some(flag()?),
+            "MemSessionInactivityTimeout" => self.inactivity_timeout = Some(duration()?),
+            "MemSessionMaxLifetime" => self.max_lifetime = Some(duration()?),
+            "MemSessionCapToCredentials" => self.cap_to_credentials = Some(flag()?),
+            "MemSessionUnauthenticated" => {
+                self.unauthenticated = Some(values::parse_unauthenticated(arg).map_err(named)?)
+            }
+            "MemSessionLoginURL" => {
+                self.login_url = Some(values::parse_url_or_path(arg).map_err(named)?)
+            }
+            "MemSessionLogoutRedirect" => {
+                self.logout_redirect = Some(values::parse_url_or_path(arg).map_err(named)?)
+            }
+            "MemSessionLogoutAllowGet" => self.logout_allow_get = Some(flag()?),
+            "MemSessionUserHeader" => {
+                self.user_header = Some(values::parse_header_name(arg).map_err(named)?)
+            }
+            "MemSessionDelegation" => self.delegation = Some(flag()?),
+            "MemSessionCSRFCheck" => self.csrf_check = Some(flag()?),
+            "MemSessionTrustedOrigin" => {
+                let origin = values::parse_origin(arg).map_err(named)?;
+                self.trusted_origins.get_or_insert_with(Vec::new).push(origin);
+            }
+            "MemSessionExtend" => self.extend = Some(flag()?),
+            _ => return Err(directive_error(directive, "is not a directory directive")),
+        }
+        Ok(())
+    }
+
+    /// `self` is the outer section, `inner` the one nested in it.
+    pub fn merge(&self, inner: &DirConfig) -> DirConfig {
+        fn pick<T: Clone>(inner: &Option<T>, outer: &Option<T>) -> Option<T> {
+            inner.as_ref().or(outer.as_ref()).cloned()
+        }
+        DirConfig {
+            enabled: pick(&inner.enabled, &self.enabled),
+            cookie_name: pick(&inner.cookie_name, &self.cookie_name),
+            cookie_path: pick(&inner.cookie_path, &self.cookie_path),
+            cookie_domain: pick(&inner.cookie_domain, &self.cookie_domain),
+            cookie_same_site: pick(&inner.cookie_same_site, &self.cookie_same_site),
+            cookie_secure: pick(&inner.cookie_secure, &self.cookie_secure),
+            cookie_persistent: pick(&inner.cookie_persistent, &self.cookie_persistent),
+            inactivity_timeout: pick(&inner.inactivity_timeout, &self.inactivity_timeout),
+            max_lifetime: pick(&inner.max_lifetime, &self.max_lifetime),
+            cap_to_credentials: pick(&inner.cap_to_credentials, &self.cap_to_credentials),
+            unauthenticated: pick(&inner.unauthenticated, &self.unauthenticated),
+            login_url: pick(&inner.login_url, &self.login_url),
+            logout_redirect: pick(&inner.logout_redirect, &self.logout_redirect),
+            logout_allow_get: pick(&inner.logout_allow_get, &self.logout_allow_get),
+            user_header: pick(&inner.user_header, &self.user_header),
+            delegation: pick(&inner.delegation, &self.delegation),
+            csrf_check: pick(&inner.csrf_check, &self.csrf_check),
+            trusted_origins: pick(&inner.trusted_origins, &self.trusted_origins),
+            extend: pick(&inner.extend, &self.extend),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled.unwrap_or(false)
+    }
+    pub fn cookie_name(&self) -> &str {
+        self.cookie_name.as_deref().unwrap_or(DEFAULT_COOKIE_NAME)
+    }
+    pub fn cookie_path(&self) -> &str {
+        self.cookie_path.as_deref().unwrap_or(DEFAULT_COOKIE_PATH)
+    }
+    pub fn cookie_domain(&self) -> Option<&str> {
+        self.cookie_domain.as_deref()
+    }
+    pub fn cookie_same_site(&self) -> SameSite {
+        self.cookie_same_site.unwrap_or(SameSite::Lax)
+    }
+    pub fn cookie_secure(&self) -> bool {
+        self.cookie_secure.unwrap_or(true)
+    }
+    pub fn cookie_persistent(&self) -> bool {
+        self.cookie_persistent.unwrap_or(false)
+    }
+    pub fn inactivity_timeout(&self) -> Duration {
+        self.inactivity_timeout
+            .unwrap_or(DEFAULT_INACTIVITY_TIMEOUT)
+    }
+    pub fn max_lifetime(&self) -> Duration {
+        self.max_lifetime.unwrap_or(DEFAULT_MAX_LIFETIME)
+    }
+    pub fn cap_to_credentials(&self) -> bool {
+        self.cap_to_credentials.unwrap_or(true)
+    }
+    pub fn unauthenticated(&self) -> Unauthenticated {
+        self.unauthenticated.unwrap_or(Unauthenticated::Status401)
+    }
+    pub fn login_url(&self) -> &str {
+        self.login_url.as_deref().unwrap_or(DEFAULT_LOGIN_URL)
+    }
+    pub fn logout_redirect(&self) -> &str {
+        self.logout_redirect
+            .as_deref()
+            .unwrap_or(DEFAULT_LOGOUT_REDIRECT)
+    }
+    pub fn logout_allow_get(&self) -> bool {
+        self.logout_allow_get.unwrap_or(false)
+    }
+    pub fn user_header(&self) -> Option<&str> {
+        self.user_header.as_ref().and_then(|header| header.as_deref())
+    }
+    pub fn delegation(&self) -> bool {
+        self.delegation.unwrap_or(false)
+    }
+    pub fn csrf_check(&self) -> bool {
+        self.csrf_check.unwrap_or(true)
+    }
+    pub fn trusted_origins(&self) -> &[String] {
+        self.trusted_origins.as_deref().unwrap_or(&[])
+    }
+    pub fn extend(&self) -> bool {
+        self.extend.unwrap_or(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(directives: &[(&str, &str)]) -> DirConfig {
+        let mut config = DirConfig::default();
+        for (directive, arg) in directives {
+            config.set(directive, arg).expect("valid directive");
+        }
+        config
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let config = DirConfig::default();
+        assert!(!config.enabled());
+        assert_eq!(config.cookie_name(), "memsession");
+        assert_eq!(config.cookie_path(), "/");
+        assert_eq!(config.cookie_domain(), None);
+        assert_eq!(config.cookie_same_site(), SameSite::Lax);
+        assert!(config.cookie_secure());
+        assert!(!config.cookie_persistent());
+        assert_eq!(config.inactivity_timeout(), Duration::from_secs(3600));
+        assert_eq!(config.max_lifetime(), Duration::from_secs(8 * 3600));
+        assert!(config.cap_to_credentials());
+        assert_eq!(config.unauthenticated(), Unauthenticated::Status401);
+        assert_eq!(config.login_url(), "/login");
+        assert_eq!(config.logout_redirect(), "/");
+        assert!(!config.logout_allow_get());
+        assert_eq!(config.user_header(), None);
+        assert!(!config.delegation());
+        assert!(config.csrf_check());
+        assert!(config.trusted_origins().is_empty());
+        assert!(config.extend());
+    }
+
+    #[test]
+    fn every_directive_inherits_overrides_and_can_be_turned_off() {
+        // (directive, outer value, inner value, reading that tells them apart)
+        type Reading = fn(&DirConfig) -> String;
+        let cases: &[(&str, &str, &str, Reading)] = &[
+            ("MemSession", "On", "Off", |c| c.enabled().to_string()),
+            ("MemSessionCookieName", "outer", "inner", |c| c.cookie_name().into()),
+            ("MemSessionCookiePath", "/a", "/b", |c| c.cookie_path().into()),
+            ("MemSessionCookieDomain", "a.example", "b.example", |c| {
+                format!("{:?}", c.cookie_domain())
+            }),
+            ("MemSessionCookieSameSite", "Strict", "None", |c| {
+                format!("{:?}", c.cookie_same_site())
+            }),
+            ("MemSessionCookieSecure", "On", "Off", |c| c.cookie_secure().to_string()),
+            ("MemSessionCookiePersistent", "On", "Off", |c| {
+                c.cookie_persistent().to_string()
+            }),
+            ("MemSessionInactivityTimeout", "10m", "0", |c| {
+                format!("{:?}", c.inactivity_timeout())
+            }),
+            ("MemSessionMaxLifetime", "1h", "0", |c| format!("{:?}", c.max_lifetime())),
+            ("MemSessionCapToCredentials", "On", "Off", |c| {
+                c.cap_to_credentials().to_string()
+            }),
+            ("MemSessionUnauthenticated", "redirect", "401", |c| {
+                format!("{:?}", c.unauthenticated())
+            }),
+            ("MemSessionLoginURL", "/a", "/b", |c| c.login_url().into()),
+            ("MemSessionLogoutRedirect", "/a", "/b", |c| c.logout_redirect().into()),
+            ("MemSessionLogoutAllowGet", "On", "Off", |c| {
+                c.logout_allow_get().to_string()
+            }),
+            ("MemSessionUserHeader", "X-Remote-User", "None", |c| {
+                format!("{:?}", c.user_header())
+            }),
+            ("MemSessionDelegation", "On", "Off", |c| c.delegation().to_string()),
+            ("MemSessionCSRFCheck", "Off", "On", |c| c.csrf_check().to_string()),
+            ("MemSessionTrustedOrigin", "https://a.example", "https://b.example", |c| {
+                c.trusted_origins().join(",")
+            }),
+            ("MemSessionExtend", "Off", "On", |c| c.extend().to_string()),
+        ];
+        for (directive, outer_value, inner_value, reading) in cases {
+            let outer = with(&[(directive, outer_value)]);
+            let inner = with(&[(directive, inner_value)]);
+            let unset = DirConfig::default();
+            assert_eq!(
+                reading(&outer.merge(&unset)),
+                reading(&outer),
+                "{directive}: an unset inner section inherits"
+            );
+            assert_eq!(
+                reading(&outer.merge(&inner)),
+                reading(&inner),
+                "{directive}: the inner section overrides"
+            );
+            assert_ne!(reading(&outer), reading(&inner), "{directive}: test values differ");
+            assert_eq!(
+                reading(&unset.merge(&inner)),
+                reading(&inner),
+                "{directive}: an unset outer section takes the inner value"
+            );
+        }
+    }
+
+    #[test]
+    fn trusted_origins_accumulate_within_one_section() {
+        let config = with(&[
+            ("MemSessionTrustedOrigin", "https://a.example"),
+            ("MemSessionTrustedOrigin", "https://b.example:8443"),
+        ]);
+        assert_eq!(
+            config.trusted_origins(),
+            ["https://a.example", "https://b.example:8443"]
+        );
+    }
+
+    #[test]
+    fn errors_name_the_directive() {
+        for (directive, arg) in [
+            ("MemSessionUnauthenticated", "sometimes"),
+            ("MemSessionInactivityTimeout", "-1"),
+            ("MemSessionMaxLifetime", "forever"),
+            ("MemSessionCookieSameSite", "Sideways"),
+            ("MemSessionCookieName", "bad name"),
+            ("MemSessionCookiePath", "/a;b"),
+            ("MemSessionLoginURL", "//evil.example"),
+            ("MemSessionTrustedOrigin", "not an origin"),
+            ("MemSessionUserHeader", "X:Y"),
+            ("MemSessionCookieSecure", "maybe"),
+        ] {
+            let error = DirConfig::default().set(directive, arg).unwrap_err();
+            assert!(error.starts_with(directive), "{error}");
+            assert!(error.contains(arg), "{error} should quote {arg}");
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Parsers for the value kinds directives take, each returning a message that the caller
+//! prefixes with the directive's name.
+use crate::web::cookie::{self, SameSite};
+use crate::web::return_path;
+
+/// What a request without a valid session gets (`MemSessionUnauthenticated`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unauthenticated {
+    /// Always 401.
+    Status401,
+    /// Always a redirect to `MemSessionLoginURL`.
+    Redirect,
+    /// Browser navigations are redirected, API and XHR clients get 401.
+    Auto,
+}
+
+pub fn parse_unauthenticated(text: &str) -> Result<Unauthenticated, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "401" => Ok(Unauthenticated::Status401),
+        "redirect" => Ok(Unauthenticated::Redirect),
+        "auto" => Ok(Unauthenticated::Auto),
+        _ => Err(format!("'{text}' is not one of 401, redirect, auto")),
+    }
+}
+
+pub fn parse_same_site(text: &str) -> Result<SameSite, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "lax" => Ok(SameSite::Lax),
+        "strict" => Ok(SameSite::Strict),
+        "none" => Ok(SameSite::None),
+        _ => Err(format!("'{text}' is not one of Lax, Strict, None")),
+    }
+}
+
+pub fn parse_cookie_name(text: &str) -> Result<String, String> {
+    if cookie::is_valid_name(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' is not a valid cookie name"))
+    }
+}
+
+pub fn parse_cookie_attribute(text: &str) -> Result<String, String> {
+    if !text.is_empty() && cookie::is_valid_attribute_value(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' cannot be used in a Set-Cookie attribute"))
+    }
+}
+
+/// A path on this site (`/login`) or an absolute http(s) URL, as an administrator
+/// configures login and logout targets.
+pub fn parse_url_or_path(text: &str) -> Result<String, String> {
+    let has_control = text.chars().any(|c| c.is_control() || c.is_whitespace());
+    let absolute = text.starts_with("http://") || text.starts_with("https://");
+    if !has_control && (absolute || (text.starts_with('/') && !text.starts_with("//"))) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' must be a path starting with / or an http(s) URL"
+        ))
+    }
+}
+
+pub fn parse_origin(text: &str) -> Result<String, String> {
+    return_path::normalise_origin(text)
+        .ok_or_else(|| format!("'{text}' is not an origin like https://portal.example.com"))
+}
+
+/// A request header name (`X-Remote-User`), or `None` to switch the header off in an
+/// inner section.
+pub fn parse_header_name(text: &str) -> Result<Option<String>, String> {
+    if text.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        Ok(Some(text.to_string()))
+    } else {
+        Err(format!("'{text}' is not a header name"))
+    }
+}
+
+pub fn parse_key_prefix(text: &str) -> Result<String, String> {
+    // Keys are prefix + ~45 characters and memcached caps keys at 250 bytes.
+    if text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic()) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "'{text}' must be at most 128 printable characters without spaces"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_values() {
+        assert_eq!(parse_unauthenticated("401"), Ok(Unauthenticated::Status401));
+        assert_eq!(parse_unauthenticated("Redirect"), Ok(Unauthenticated::Redirect));
+        assert_eq!(parse_unauthenticated("AUTO"), Ok(Unauthenticated::Auto));
+        assert!(parse_unauthenticated("sometimes").is_err());
+        assert!(parse_unauthenticated("").is_err());
+    }
+
+    #[test]
+    fn same_site_values() {
+        assert_eq!(parse_same_site("strict"), Ok(SameSite::Strict));
+        assert_eq!(parse_same_site("None"), Ok(SameSite::None));
+        assert!(parse_same_site("Sideways").is_err());
+    }
+
+    #[test]
+    fn url_or_path() {
+        assert!(parse_url_or_path("/login").is_ok());
+        assert!(parse_url_or_path("https://sso.example/login").is_ok());
+        assert!(parse_url_or_path("//evil").is_err());
+        assert!(parse_url_or_path("login").is_err());
+        assert!(parse_url_or_path("/a b").is_err());
+        assert!(parse_url_or_path("/a\r\nX: y").is_err());
+    }
+
+    #[test]
+    fn header_names() {
+        assert_eq!(parse_header_name("X-Remote-User"), Ok(Some("X-Remote-User".into())));
+        assert_eq!(parse_header_name("none"), Ok(None));
+        assert!(parse_header_name("X Remote").is_err());
+        assert!(parse_header_name("X:Y").is_err());
+    }
+
+    #[test]
+    fn key_prefix() {
+        assert!(parse_key_prefix("memsession:").is_ok());
+        assert!(parse_key_prefix("").is_ok());
+        assert!(parse_key_prefix("has space").is_err());
+        assert!(parse_key_prefix(&"x".repeat(129)).is_err());
+    }
+}

@@ -1,0 +1,130 @@
+//! Authentication on the session cookie: `AuthType MemSession`, and `MemSession On` in front
+//! of another AuthType.
+use crate::config::values::Unauthenticated;
+use crate::config::DirConfig;
+use crate::session_store::{Policy, Rejection, SessionStore, Validated};
+use crate::web::csrf;
+use crate::web::navigation::{self, RequestHints};
+
+use super::cookies::{self, CookieLookup};
+use super::query;
+
+/// The facts of a request that authentication looks at.
+pub struct AuthRequest<'a> {
+    pub cookie_header: Option<&'a str>,
+    pub origin: Option<&'a str>,
+    pub referer: Option<&'a str>,
+    /// This site's origin as the client addressed it, normalised (`http://host:port`).
+    pub own_origin: &'a str,
+    /// The request line's URI, used as the return path after login.
+    pub unparsed_uri: &'a str,
+    pub hints: RequestHints<'a>,
+}
+
+/// Why a request was not authenticated, with a stable short name for logs and metrics.
+#[derive(Debug)]
+pub enum Refusal {
+    NoCookie,
+    MalformedCookie,
+    Rejected(Rejection),
+}
+
+impl Refusal {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::NoCookie => "no-cookie",
+            Refusal::MalformedCookie => "malformed-cookie",
+            Refusal::Rejected(rejection) => rejection.reason(),
+        }
+    }
+
+    /// The cookie is dead for good and the response should make the browser drop it. A
+    /// store failure is not the client's fault: its cookie resumes when the store is back.
+    pub fn expires_cookie(&self) -> bool {
+        match self {
+            Refusal::NoCookie => false,
+            Refusal::MalformedCookie => true,
+            Refusal::Rejected(rejection) => rejection.is_final(),
+        }
+    }
+}
+
+pub enum Outcome {
+    Authenticated {
+        session: Box<Validated>,
+        /// A refreshed persistent cookie, when the session's window moved.
+        set_cookie: Option<String>,
+        log_tag: String,
+    },
+    /// A valid session on an unsafe method from a foreign origin.
+    CrossOrigin { log_tag: String },
+    Refused { refusal: Refusal, log_tag: Option<String> },
+}
+
+pub fn authenticate(
+    request: &AuthRequest,
+    config: &DirConfig,
+    store: &SessionStore,
+    now: u64,
+) -> Outcome {
+    let id = match cookies::lookup(request.cookie_header, config.cookie_name()) {
+        CookieLookup::Absent => {
+            return Outcome::Refused { refusal: Refusal::NoCookie, log_tag: None }
+        }
+        CookieLookup::Malformed => {
+            return Outcome::Refused { refusal: Refusal::MalformedCookie, log_tag: None }
+        }
+        CookieLookup::Present(id) => id,
+    };
+    let log_tag = id.log_tag();
+    let policy = Policy {
+        inactivity_timeout: config.inactivity_timeout(),
+        max_lifetime: config.max_lifetime(),
+        extend: config.extend(),
+    };
+    let session = match store.validate(&id, &policy, now) {
+        Ok(session) => session,
+        Err(rejection) => {
+            return Outcome::Refused { refusal: Refusal::Rejected(rejection), log_tag: Some(log_tag) }
+        }
+    };
+    if config.csrf_check()
+        && csrf::is_unsafe_method(request.hints.method)
+        && !csrf::origin_allowed(
+            request.origin,
+            request.referer,
+            request.own_origin,
+            config.trusted_origins(),
+        )
+    {
+        return Outcome::CrossOrigin { log_tag };
+    }
+    let set_cookie = (session.refreshed && config.cookie_persistent())
+        .then(|| cookies::session_cookie(config, &id, &session.record, now));
+    Outcome::Authenticated { session: Box::new(session), set_cookie, log_tag }
+}
+
+/// What an unauthenticated request gets under `MemSessionUnauthenticated`.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Challenge {
+    Status401,
+    /// 303 to the login URL, carrying the validated way back.
+    Redirect(String),
+}
+
+pub fn challenge(request: &AuthRequest, config: &DirConfig) -> Challenge {
+    let redirect = match config.unauthenticated() {
+        Unauthenticated::Status401 => false,
+        Unauthenticated::Redirect => true,
+        Unauthenticated::Auto => navigation::is_browser_navigation(&request.hints),
+    };
+    if !redirect {
+        return Challenge::Status401;
+    }
+    let login_url = config.login_url();
+    let separator = if login_url.contains('?') { '&' } else { '?' };
+    Challenge::Redirect(format!(
+        "{login_url}{separator}return={}",
+        query::percent_encode_component(request.unparsed_uri)
+    ))
+}

@@ -1,0 +1,115 @@
+//! `memsession-login`: the location's own auth module has set the user; mint a fresh session.
+use crate::config::DirConfig;
+use crate::session_store::{CreateError, NewSession, SessionStore};
+use crate::web::navigation::{self, RequestHints};
+use crate::web::return_path;
+
+use super::cookies::{self, CookieLookup};
+use super::query;
+
+pub struct LoginRequest<'a> {
+    pub user: &'a str,
+    pub auth_type: &'a str,
+    pub cookie_header: Option<&'a str>,
+    pub query: Option<&'a str>,
+    pub hints: RequestHints<'a>,
+    pub credential_end: Option<u64>,
+    pub ccache: Option<Vec<u8>>,
+}
+
+pub enum LoginResponse {
+    /// 303 to a validated return path.
+    Redirect(String),
+    /// 200 with a small JSON body, for XHR clients.
+    Json(String),
+}
+
+pub struct LoginOutcome {
+    pub set_cookie: String,
+    pub response: LoginResponse,
+    pub log_tag: String,
+    /// A client-sent session that this login revoked (log tag), if any.
+    pub replaced: Option<String>,
+    /// The `return` parameter was present but refused.
+    pub refused_return: bool,
+}
+
+pub fn login(
+    request: LoginRequest,
+    config: &DirConfig,
+    store: &SessionStore,
+    now: u64,
+) -> Result<LoginOutcome, CreateError> {
+    // A session the client already carries is ended, never adopted: the new login gets a
+    // new id, so an id planted in the browser before login (fixation) is worthless.
+    let replaced = match cookies::lookup(request.cookie_header, config.cookie_name()) {
+        CookieLookup::Present(old) => {
+            let _ = store.delete(&old);
+            Some(old.log_tag())
+        }
+        _ => None,
+    };
+    let new = NewSession {
+        user: request.user.to_string(),
+        auth_type: request.auth_type.to_string(),
+        inactivity_timeout: config.inactivity_timeout(),
+        max_lifetime: config.max_lifetime(),
+        credential_end: request.credential_end,
+        cap_to_credentials: config.cap_to_credentials(),
+        ccache: request.ccache,
+    };
+    let (id, record) = store.create(new, now)?;
+    let set_cookie = cookies::session_cookie(config, &id, &record, now);
+
+    let requested = request.query.and_then(|q| query::parameter(q, "return"));
+    let accepted = requested
+        .as_deref()
+        .and_then(|target| return_path::validate(target, config.trusted_origins()));
+    let refused_return = requested.is_some() && accepted.is_none();
+    let response = if navigation::wants_json(&request.hints) {
+        LoginResponse::Json(json_body(&record.user, lifetime_end(&record)))
+    } else {
+        LoginResponse::Redirect(accepted.unwrap_or_else(|| "/".to_string()))
+    };
+    Ok(LoginOutcome { set_cookie, response, log_tag: id.log_tag(), replaced, refused_return })
+}
+
+fn lifetime_end(record: &crate::session::record::SessionRecord) -> Option<u64> {
+    crate::session::lifetime::end_time(record)
+}
+
+fn json_body(user: &str, expires: Option<u64>) -> String {
+    let expires = expires.map_or_else(|| "null".to_string(), |end| end.to_string());
+    format!("{{\"user\":{},\"expires\":{expires}}}\n", json_string(user))
+}
+
+/// A JSON string literal; user names come from auth modules and may hold anything.
+pub fn json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '<' || c == '>' || c == '&' => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        assert_eq!(json_string("alice"), "\"alice\"");
+        assert_eq!(json_string("a\"b\\c\n<"), "\"a\\\"b\\\\c\\u000a\\u003c\"");
+        assert_eq!(json_body("alice@EXAMPLE.TEST", Some(5)), "{\"user\":\"alice@EXAMPLE.TEST\",\"expires\":5}\n");
+        assert_eq!(json_body("a", None), "{\"user\":\"a\",\"expires\":null}\n");
+    }
+}

@@ -1,0 +1,68 @@
+//! Revocation epochs. A session is valid only while the epochs it was created under are the
+//! current ones. Revoking replaces an epoch with a fresh random value. A missing epoch (never
+//! written, or evicted) matches no session: eviction fails closed, it never revives a session.
+use crate::session::record::Epoch;
+use crate::store::client::{StoreClient, StoreError};
+
+use super::CreateError;
+
+/// Epochs carry no expiry: they must live as long as any session that refers to them.
+const NEVER_EXPIRES: u64 = 0;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpochKind {
+    User,
+    Global,
+}
+
+impl EpochKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EpochKind::User => "user",
+            EpochKind::Global => "global",
+        }
+    }
+}
+
+pub fn matches(stored: Option<&[u8]>, expected: &Epoch) -> bool {
+    stored.and_then(Epoch::from_bytes) == Some(*expected)
+}
+
+/// The current global and user epochs, creating either when missing. Creation uses `add`,
+/// so two logins racing agree on one value.
+pub fn current_or_new(
+    client: &StoreClient,
+    global_key: &str,
+    user_key: &str,
+) -> Result<(Epoch, Epoch), CreateError> {
+    let values = client.get_multi(&[global_key, user_key])?;
+    let mut current = values.into_iter().map(|value| value.as_deref().and_then(Epoch::from_bytes));
+    let global = match current.next().flatten() {
+        Some(epoch) => epoch,
+        None => ensure(client, global_key)?,
+    };
+    let user = match current.next().flatten() {
+        Some(epoch) => epoch,
+        None => ensure(client, user_key)?,
+    };
+    Ok((global, user))
+}
+
+fn ensure(client: &StoreClient, key: &str) -> Result<Epoch, CreateError> {
+    let fresh = Epoch::generate().map_err(|_| CreateError::Random)?;
+    if client.add(key, &fresh.to_bytes(), NEVER_EXPIRES)? {
+        return Ok(fresh);
+    }
+    // Another login created it between our get and add: use theirs.
+    client
+        .get(key)?
+        .as_deref()
+        .and_then(Epoch::from_bytes)
+        .ok_or(CreateError::Collision)
+}
+
+pub fn replace(client: &StoreClient, key: &str) -> Result<(), StoreError> {
+    let fresh = Epoch::generate()
+        .map_err(|_| StoreError::Io("the OS random source failed".to_string()))?;
+    client.set(key, &fresh.to_bytes(), NEVER_EXPIRES)
+}

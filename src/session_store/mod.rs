@@ -1,0 +1,246 @@
+//! The session model over memcached: create, validate, delete and revoke sessions.
+//!
+//! Steady state is one store round trip per request: a multi-get of the record, the global
+//! epoch and the user's epoch. The user's epoch key depends on the user, which is only known
+//! once the record is opened, so each process remembers (bounded) which epoch key belongs to
+//! which record key: that mapping never changes for a session's life. The first request a
+//! process sees for a session pays a second round trip; every later one does not.
+mod epochs;
+mod known_sessions;
+mod outcome;
+
+use std::time::{Duration, Instant};
+
+pub use outcome::{Rejection, Validated};
+
+use crate::session::id::SessionId;
+use crate::session::keys::{self, SessionKeys};
+use crate::session::lifetime::{self, Expiry};
+use crate::session::record::{self, Epoch, SessionRecord};
+use crate::store::client::{StoreClient, StoreError};
+use epochs::EpochKind;
+use known_sessions::KnownSessions;
+
+/// What the location a request is served from asks of a session, beyond what the session
+/// was created with: the stricter of the two wins.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub inactivity_timeout: Duration,
+    pub max_lifetime: Duration,
+    /// Whether this request may slide the inactivity window (`MemSessionExtend`).
+    pub extend: bool,
+}
+
+/// What a login knows about the session it is about to create.
+#[derive(Clone, Debug)]
+pub struct NewSession {
+    pub user: String,
+    pub auth_type: String,
+    pub inactivity_timeout: Duration,
+    pub max_lifetime: Duration,
+    /// End time of the credentials the user logged in with (unix seconds), when known.
+    pub credential_end: Option<u64>,
+    pub cap_to_credentials: bool,
+    pub ccache: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+pub enum CreateError {
+    Store(StoreError),
+    Record(record::RecordError),
+    /// The OS random source failed: no session id can be made safely.
+    Random,
+    /// `add` refused every fresh id: something else is writing our keys.
+    Collision,
+}
+
+impl std::fmt::Display for CreateError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CreateError::Store(error) => write!(f, "session store: {error}"),
+            CreateError::Record(error) => write!(f, "session record: {error}"),
+            CreateError::Random => f.write_str("the OS random source failed"),
+            CreateError::Collision => f.write_str("fresh session ids collided repeatedly"),
+        }
+    }
+}
+
+impl From<StoreError> for CreateError {
+    fn from(error: StoreError) -> Self {
+        CreateError::Store(error)
+    }
+}
+
+pub struct SessionStore {
+    client: StoreClient,
+    prefix: String,
+    global_epoch_key: String,
+    known: KnownSessions,
+}
+
+impl SessionStore {
+    /// Opens nothing: connections are made by the process that first uses them.
+    pub fn new(client: StoreClient, prefix: &str, local_cache: Duration) -> SessionStore {
+        SessionStore {
+            client,
+            prefix: prefix.to_string(),
+            global_epoch_key: keys::global_epoch_key(prefix),
+            known: KnownSessions::new(local_cache),
+        }
+    }
+
+    pub fn client(&self) -> &StoreClient {
+        &self.client
+    }
+
+    pub fn keys_for(&self, id: &SessionId) -> SessionKeys {
+        keys::derive(&self.prefix, id)
+    }
+
+    pub fn validate(
+        &self,
+        id: &SessionId,
+        policy: &Policy,
+        now: u64,
+    ) -> Result<Validated, Rejection> {
+        let keys = self.keys_for(id);
+        let started = Instant::now();
+        if let Some(record) = self.known.fresh_record(&keys.store_key, started) {
+            check_lifetime(&record, policy, now)?;
+            return Ok(Validated {
+                record,
+                keys,
+                from_local_cache: true,
+                refreshed: false,
+            });
+        }
+        let user_epoch_key = self.known.user_epoch_key(&keys.store_key);
+        let mut wanted: Vec<&str> = vec![&keys.store_key, &self.global_epoch_key];
+        if let Some(key) = &user_epoch_key {
+            wanted.push(key);
+        }
+        let mut values = self.client.get_multi(&wanted).map_err(Rejection::Store)?;
+        let user_epoch_value = if user_epoch_key.is_some() { values.pop().flatten() } else { None };
+        let global_epoch_value = values.pop().flatten();
+        let sealed = values.pop().flatten().ok_or(Rejection::Unknown)?;
+
+        let record = record::open(&sealed, &keys).map_err(Rejection::Record)?;
+        if !epochs::matches(global_epoch_value.as_deref(), &record.global_epoch) {
+            return Err(Rejection::Revoked(EpochKind::Global));
+        }
+        let user_epoch_value = match user_epoch_key {
+            Some(_) => user_epoch_value,
+            None => {
+                let key = keys::user_epoch_key(&self.prefix, &record.user);
+                let value = self.client.get(&key).map_err(Rejection::Store)?;
+                self.known.remember_user_epoch_key(&keys.store_key, key);
+                value
+            }
+        };
+        if !epochs::matches(user_epoch_value.as_deref(), &record.user_epoch) {
+            return Err(Rejection::Revoked(EpochKind::User));
+        }
+        check_lifetime(&record, policy, now)?;
+
+        let mut record = record;
+        let mut refreshed = false;
+        if policy.extend && lifetime::needs_refresh(&record, now) {
+            record.last_seen = now;
+            // A failed write-back costs the session some of its window, not the request.
+            refreshed = self.write(&keys, &record, now).is_ok();
+        }
+        self.known.remember_record(&keys.store_key, &record, started);
+        Ok(Validated {
+            record,
+            keys,
+            from_local_cache: false,
+            refreshed,
+        })
+    }
+
+    /// Mints a session with a fresh id. Never takes an id from the client.
+    pub fn create(
+        &self,
+        new: NewSession,
+        now: u64,
+    ) -> Result<(SessionId, SessionRecord), CreateError> {
+        let user_epoch_key = keys::user_epoch_key(&self.prefix, &new.user);
+        let (global_epoch, user_epoch) =
+            epochs::current_or_new(&self.client, &self.global_epoch_key, &user_epoch_key)?;
+        let record = new_record(&new, now, global_epoch, user_epoch);
+        for _ in 0..3 {
+            let id = SessionId::generate().map_err(|_| CreateError::Random)?;
+            let keys = self.keys_for(&id);
+            let sealed = record::seal(&record, &keys).map_err(CreateError::Record)?;
+            if self
+                .client
+                .add(&keys.store_key, &sealed, lifetime::store_exptime(&record, now))?
+            {
+                self.known
+                    .remember_user_epoch_key(&keys.store_key, user_epoch_key);
+                return Ok((id, record));
+            }
+        }
+        Err(CreateError::Collision)
+    }
+
+    /// Deletes one session (logout). Returns whether the store held it.
+    pub fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let keys = self.keys_for(id);
+        self.known.forget(&keys.store_key);
+        self.client.delete(&keys.store_key)
+    }
+
+    /// Ends every session of `user`, on every node, at their next request.
+    pub fn revoke_user(&self, user: &str) -> Result<(), StoreError> {
+        epochs::replace(&self.client, &keys::user_epoch_key(&self.prefix, user))
+    }
+
+    /// Ends every session of this deployment (this key prefix).
+    pub fn revoke_all(&self) -> Result<(), StoreError> {
+        epochs::replace(&self.client, &self.global_epoch_key)
+    }
+
+    fn write(
+        &self,
+        keys: &SessionKeys,
+        record: &SessionRecord,
+        now: u64,
+    ) -> Result<(), CreateError> {
+        let sealed = record::seal(record, keys).map_err(CreateError::Record)?;
+        self.client
+            .set(&keys.store_key, &sealed, lifetime::store_exptime(record, now))?;
+        Ok(())
+    }
+}
+
+fn new_record(new: &NewSession, now: u64, global: Epoch, user: Epoch) -> SessionRecord {
+    let max_lifetime = new.max_lifetime.as_secs();
+    let credential_end = new.credential_end.unwrap_or(0);
+    SessionRecord {
+        user: new.user.clone(),
+        auth_type: new.auth_type.clone(),
+        created: now,
+        last_seen: now,
+        inactivity_timeout: new.inactivity_timeout.as_secs(),
+        absolute_expiry: if max_lifetime == 0 { 0 } else { now.saturating_add(max_lifetime) },
+        credential_end: if new.cap_to_credentials { credential_end } else { 0 },
+        ccache: new.ccache.clone(),
+        user_epoch: user,
+        global_epoch: global,
+    }
+}
+
+/// The record's own limits, then the serving location's, which may be stricter.
+fn check_lifetime(record: &SessionRecord, policy: &Policy, now: u64) -> Result<(), Rejection> {
+    lifetime::check(record, now).map_err(Rejection::Expired)?;
+    let inactivity = policy.inactivity_timeout.as_secs();
+    if inactivity > 0 && now >= record.last_seen.saturating_add(inactivity) {
+        return Err(Rejection::Expired(Expiry::Inactive));
+    }
+    let max_lifetime = policy.max_lifetime.as_secs();
+    if max_lifetime > 0 && now >= record.created.saturating_add(max_lifetime) {
+        return Err(Rejection::Expired(Expiry::MaxLifetime));
+    }
+    Ok(())
+}

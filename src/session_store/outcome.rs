@@ -1,0 +1,60 @@
+//! Outcomes of validating a session cookie, with stable short names for logs and metrics.
+use super::epochs::EpochKind;
+use crate::session::keys::SessionKeys;
+use crate::session::lifetime::Expiry;
+use crate::session::record::{RecordError, SessionRecord};
+use crate::store::client::StoreError;
+
+#[derive(Debug)]
+pub struct Validated {
+    pub record: SessionRecord,
+    pub keys: SessionKeys,
+    /// Served from this process's `MemSessionLocalCache` without asking the store.
+    pub from_local_cache: bool,
+    /// The sliding inactivity window was written back to the store.
+    pub refreshed: bool,
+}
+
+#[derive(Debug)]
+pub enum Rejection {
+    /// The store holds no record for this id: never issued, logged out, or expired there.
+    Unknown,
+    /// The record did not open: tampered, truncated, moved, or a version we do not read.
+    Record(RecordError),
+    Expired(Expiry),
+    Revoked(EpochKind),
+    /// The store did not answer properly. Not the client's fault: its cookie is kept.
+    Store(StoreError),
+}
+
+impl Rejection {
+    /// Stable short reason, used in logs and metrics labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Unknown => "unknown",
+            Rejection::Record(_) => "malformed-record",
+            Rejection::Expired(_) => "expired",
+            Rejection::Revoked(EpochKind::User) => "revoked-user",
+            Rejection::Revoked(EpochKind::Global) => "revoked-all",
+            Rejection::Store(error) if error.is_timeout() => "store-timeout",
+            Rejection::Store(_) => "store-error",
+        }
+    }
+
+    /// Whether the client's cookie is dead for good (so the response expires it).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, Rejection::Store(_))
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::Unknown => f.write_str("no such session in the store"),
+            Rejection::Record(error) => write!(f, "stored record rejected: {error}"),
+            Rejection::Expired(expiry) => write!(f, "session expired ({})", expiry.as_str()),
+            Rejection::Revoked(kind) => write!(f, "session revoked ({} epoch)", kind.as_str()),
+            Rejection::Store(error) => write!(f, "session store unavailable: {error}"),
+        }
+    }
+}

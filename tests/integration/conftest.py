@@ -1,0 +1,229 @@
+"""Integration harness for mod_auth_memsession: one ServerRoot, one memcached, one httpd per run.
+
+    python3 -m pytest -q tests/integration            # against build/mod_auth_memsession.so
+    MEMSESSION_MPM=prefork python3 -m pytest -q tests/integration
+    MEMSESSION_HARNESS_ONLY=1 python3 -m pytest -q tests/integration   # the harness alone
+
+Nothing is skipped: a missing component fails the run (under CI=true and without it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from harness import components as comp  # noqa: E402
+from harness import site  # noqa: E402
+from harness.backend import EchoBackend  # noqa: E402
+from harness.http import Client, basic  # noqa: E402
+from harness.httpd import Httpd, prepare_root  # noqa: E402
+from harness.memcached import MemcachedClient, MemcachedServer  # noqa: E402
+
+# Lines that mean a crash or a panic, whatever the test was about.
+CRASH_PATTERNS = (
+    "panicked",
+    "AH00051",
+    "AH00052",
+    "exit signal",
+    "Segmentation fault",
+    "[core:emerg]",
+    "[core:alert]",
+    "[auth_memsession:emerg]",
+    "[auth_memsession:alert]",
+    "[auth_memsession:crit]",
+)
+
+_STATE: dict = {"components": None, "last_test": None, "late_crash_lines": []}
+
+
+def crash_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if any(p in line for p in CRASH_PATTERNS)]
+
+
+# -- run-level checks --------------------------------------------------------------------------
+
+def pytest_sessionstart(session):
+    found, problems = comp.resolve()
+    if problems:
+        ci = " (CI=true: a missing component fails the run)" if comp.truthy(os.environ.get("CI")) else ""
+        msg = "mod_auth_memsession integration tests cannot run" + ci + ":\n  - " + "\n  - ".join(problems)
+        pytest.exit(msg, returncode=3)
+    _STATE["components"] = found
+
+
+def pytest_report_header(config):
+    c = _STATE["components"]
+    if c is None:
+        return None
+    mode = "HARNESS ONLY (no module loaded; module tests deselected)" if c.harness_only else f"module {c.module}"
+    return [f"memsession: mpm={c.mpm}, {mode}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    c = _STATE["components"]
+    if c is None or not c.harness_only:
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("module") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    c = _STATE["components"]
+    if c is not None and c.harness_only:
+        terminalreporter.write_line(
+            "MEMSESSION_HARNESS_ONLY=1: httpd ran WITHOUT mod_auth_memsession; module tests were "
+            "deselected, this run proves only the harness.", yellow=True)
+    late = _STATE["late_crash_lines"]
+    if late:
+        terminalreporter.section("httpd crash lines logged after the last test", red=True)
+        terminalreporter.write_line(f"(probably caused by {_STATE['last_test']})")
+        for line in late:
+            terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _STATE["late_crash_lines"] and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def components() -> comp.Components:
+    return _STATE["components"]
+
+
+@pytest.fixture(scope="session")
+def paths(components) -> site.Paths:
+    root = Path(tempfile.mkdtemp(prefix="memsession-it-"))
+    p = prepare_root(components, root)
+    yield p
+    if comp.truthy(os.environ.get("MEMSESSION_KEEP_TMP")):
+        print(f"\nmemsession: ServerRoot kept at {root}")
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def memcached(components, paths) -> MemcachedServer:
+    server = MemcachedServer(components.memcached, paths.root)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def backend() -> EchoBackend:
+    echo = EchoBackend()
+    echo.start()
+    try:
+        yield echo
+    finally:
+        echo.stop()
+
+
+@pytest.fixture(scope="session")
+def httpd(components, paths, memcached, backend) -> Httpd:
+    server = Httpd(components, paths, backend.port)
+    try:
+        server.start()
+        _STATE["log_offset"] = server.error_log.size()
+        yield server
+    finally:
+        server.stop()
+        # a child killed by a signal is reported by the parent later, possibly at shutdown
+        late = crash_lines(server.error_log.since(_STATE.get("log_offset", 0)))
+        _STATE["late_crash_lines"] = late
+
+
+@pytest.fixture
+def client(httpd) -> Client:
+    return httpd.client
+
+
+@pytest.fixture
+def store(memcached) -> MemcachedClient:
+    return memcached.client()
+
+
+@pytest.fixture(autouse=True)
+def error_log_guard(request, httpd):
+    """Fail the test if httpd logged a crash or a panic while it ran (or its parent died)."""
+    start = httpd.error_log.size()
+    previous = _STATE["last_test"]
+    _STATE["last_test"] = request.node.nodeid
+    yield
+    lines, _STATE["log_offset"] = httpd.error_log.read_from(start)
+    if lines:
+        request.node.add_report_section("teardown", "httpd error log during this test",
+                                        "\n".join(lines[-200:]))
+    if not httpd.alive():
+        pytest.fail("the httpd parent process died during this test; error log:\n" + "\n".join(lines[-50:]))
+    bad = crash_lines(lines)
+    if bad:
+        pytest.fail("httpd logged a crash/panic during this test (a child killed by a signal is "
+                    f"reported up to a second late: the previous test was {previous}):\n"
+                    + "\n".join(bad), pytrace=False)
+
+
+# -- session helpers -----------------------------------------------------------------------
+
+@pytest.fixture
+def login(client):
+    """login(user="alice", path="/login", headers=None, cookie=None, cookie_name="memsession")
+    -> the new cookie value; asserts the 303 and the Set-Cookie."""
+
+    def do(user: str = "alice", path: str = "/login", headers: dict | None = None,
+           cookie: str | None = None, cookie_name: str = "memsession") -> str:
+        h = {"Authorization": basic(user, site.USERS[user])}
+        h.update(headers or {})
+        r = client.get(path, headers=h, cookie=cookie, cookie_name=cookie_name)
+        assert r.status == 303, f"login as {user} at {path} failed:\n{r.describe()}"
+        c = r.cookie(cookie_name)
+        assert c is not None and c.value, f"login at {path} set no {cookie_name} cookie:\n{r.describe()}"
+        return c.value
+
+    return do
+
+
+@pytest.fixture
+def whoami(client):
+    """whoami(cookie, path="/app/env.cgi") -> (status, env or None)."""
+
+    def do(cookie: str | None, path: str = "/app/env.cgi", cookie_name: str = "memsession"):
+        r = client.get(path, cookie=cookie, cookie_name=cookie_name)
+        return r.status, (r.env() if r.status == 200 else None)
+
+    return do
+
+
+@pytest.fixture
+def login_with_record(login, whoami, store):
+    """login_with_record(user) -> (cookie, store key of that login's record).
+
+    A first login (validated once) makes sure per-user/global keys such as epochs already exist;
+    the second login must then add exactly one key: its session record."""
+
+    def do(user: str = "alice"):
+        warm = login(user)
+        assert whoami(warm)[0] == 200
+        before = set(store.keys())
+        cookie = login(user)
+        added = set(store.keys()) - before
+        assert len(added) == 1, f"one login should add exactly one key (its record); added {added}"
+        return cookie, added.pop()
+
+    return do

@@ -1,0 +1,1 @@
+"""Helpers for the mod_auth_memsession integration tests (processes, httpd, memcached, HTTP)."""

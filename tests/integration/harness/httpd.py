@@ -1,0 +1,190 @@
+"""A per-run ServerRoot, an httpd in the foreground in its own process group, config tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from . import procs, site
+from .components import Components
+from .http import Client
+
+ENV_CGI = """#!/bin/sh
+echo "Content-Type: text/plain"
+echo
+env | sort
+"""
+
+READY_TEXT = "memsession-harness-ready\n"
+APP_INDEX = "<html><body>memsession app index</body></html>\n"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_root(c: Components, root: Path) -> site.Paths:
+    """Lay out conf, logs, htdocs, cgi-bin and the htpasswd file; everything readable by www-data."""
+    p = site.Paths(root)
+    os.chmod(root, 0o755)
+    for d in (root / "conf", p.logs, p.htdocs, p.htdocs / "app", p.htdocs / "harness", p.cgi_bin):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o755)
+    (p.cgi_bin / "env.cgi").write_text(ENV_CGI)
+    os.chmod(p.cgi_bin / "env.cgi", 0o755)
+    (p.htdocs / "harness" / "ready.txt").write_text(READY_TEXT)
+    (p.htdocs / "app" / "index.html").write_text(APP_INDEX)
+    (p.htdocs / "bye.txt").write_text("bye\n")
+    first = True
+    for user, password in site.USERS.items():
+        flags = "-bc" if first else "-b"
+        first = False
+        subprocess.run([c.htpasswd, flags, str(p.htpasswd), user, password], check=True,
+                       capture_output=True, timeout=30)
+    os.chmod(p.htpasswd, 0o644)
+    return p
+
+
+class ErrorLog:
+    """Reads what httpd wrote to its error log since a remembered offset."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def read_from(self, offset: int) -> tuple[list[str], int]:
+        """(lines written since offset, the offset after them)."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(offset)
+                data = f.read()
+        except FileNotFoundError:
+            return [], offset
+        return data.decode("utf-8", errors="replace").splitlines(), offset + len(data)
+
+    def since(self, offset: int) -> list[str]:
+        return self.read_from(offset)[0]
+
+
+class Httpd:
+    def __init__(self, c: Components, p: site.Paths, backend_port: int):
+        self.c = c
+        self.backend_port = backend_port
+        self.p = p
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.error_log = ErrorLog(p.error_log)
+        self.stdout_path = str(p.logs / "httpd.stdout")
+
+    @property
+    def client(self) -> Client:
+        return Client("127.0.0.1", self.port)
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _write_conf(self) -> None:
+        self.p.conf.write_text(site.render(self.c, self.p, self.port, self.backend_port))
+
+    def start(self) -> None:
+        for attempt in range(3):
+            self.port = free_port()
+            self._write_conf()
+            rc, out = self.configtest_file(self.p.conf)
+            if rc != 0:
+                raise procs.NotReady(f"httpd -t rejects the test config ({self.p.conf}):\n{out}")
+            offset = self.error_log.size()
+            self.proc = procs.spawn([self.c.apache2, "-d", str(self.p.root), "-f", str(self.p.conf),
+                                     "-DFOREGROUND"], self.stdout_path, cwd=str(self.p.root),
+                                    env=self._env())
+            try:
+                self._wait_ready()
+                return
+            except procs.NotReady:
+                log = "\n".join(self.error_log.since(offset))
+                self.stop()
+                if "Address already in use" in log and attempt < 2:
+                    continue
+                raise procs.NotReady(f"httpd did not come up on port {self.port}; error log:\n"
+                                     f"{log}\nstdout/stderr:\n{self._stdout_tail()}")
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("APACHE_")}
+        env["LANG"] = "C"
+        return env
+
+    def _stdout_tail(self) -> str:
+        try:
+            return Path(self.stdout_path).read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def _wait_ready(self) -> None:
+        client = self.client
+
+        def probe() -> bool:
+            r = client.get("/harness/ready.txt")
+            return r.status == 200 and r.text == READY_TEXT
+
+        def dead() -> str | None:
+            if self.proc is not None and self.proc.poll() is not None:
+                return f"httpd exited with {self.proc.returncode}"
+            return None
+
+        procs.wait_until(f"httpd on 127.0.0.1:{self.port}", probe, 15, interval_s=0.1, alive=dead)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            procs.kill_group(self.proc)
+            self.proc = None
+
+    # -- config-time checks -------------------------------------------------------------------
+
+    def configtest_file(self, conf: Path) -> tuple[int, str]:
+        r = subprocess.run([self.c.apache2, "-t", "-d", str(self.p.root), "-f", str(conf)],
+                           capture_output=True, text=True, timeout=30, env=self._env(),
+                           cwd=str(self.p.root))
+        return r.returncode, (r.stdout + r.stderr)
+
+    def configtest(self, snippet: str, server_directives: bool = True) -> tuple[int, str]:
+        """`apache2 -t` on the core config (module loaded, server-scope directives set unless
+        server_directives=False, no locations) plus `snippet`; returns (exit code, output)."""
+        conf = self.p.root / "conf" / f"configtest-{time.monotonic_ns()}.conf"
+        conf.write_text(site.core(self.c, self.p, free_port(), not self.c.harness_only,
+                                  server_directives)
+                        + "\n" + snippet + "\n")
+        try:
+            return self.configtest_file(conf)
+        finally:
+            conf.unlink()
+
+
+def access_log_line(p: site.Paths, probe: str, deadline_s: float = 5.0) -> str:
+    """The access-log line of the request whose line contains `probe` (logged after the response
+    is sent, so poll for it)."""
+
+    def find() -> str | None:
+        try:
+            text = p.access_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return None
+        hits = [line for line in text.splitlines() if probe in line]
+        if len(hits) > 1:
+            raise AssertionError(f"probe {probe!r} matches {len(hits)} access-log lines: {hits}")
+        return hits[0] if hits else None
+
+    return procs.wait_until(f"access log line with {probe!r}", find, deadline_s)
