@@ -1,1 +1,414 @@
-//! TODO
+//! The memcached meta protocol, as bytes: key checks, request encoding and a reply parser
+//! that never panics and never trusts a length it has not bounded. No I/O here.
+//!
+//! Requests used: `mg <key> v O<n>` (get), `ms <key> <len> T<exptime> M<E|S>` (add/set),
+//! `md <key>` (delete), and the classic `version` and `stats`.
+use std::io::Write as _;
+use std::ops::Range;
+
+use super::client::StoreError;
+
+/// memcached's own key limit.
+pub const MAX_KEY_LEN: usize = 250;
+/// The largest value accepted in either direction (memcached's default item size limit).
+pub const MAX_VALUE_LEN: usize = 1 << 20;
+/// Reply lines are a status, a length and a few flags; anything much longer is not memcached.
+pub const MAX_LINE_LEN: usize = 4096;
+/// memcached reads `T` tokens as a signed 32-bit number.
+const MAX_EXPTIME: u64 = i32::MAX as u64;
+/// memcached reads an expiry up to 30 days as relative to now, and 0 as "never".
+const MAX_RELATIVE_EXPTIME: u64 = 60 * 60 * 24 * 30;
+
+/// 1..=250 bytes, no whitespace, no control characters (those would split or end the
+/// command line, i.e. let a key inject a second command).
+pub fn validate_key(key: &str) -> Result<(), StoreError> {
+    if key.is_empty()
+        || key.len() > MAX_KEY_LEN
+        || key.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(StoreError::InvalidKey);
+    }
+    Ok(())
+}
+
+/// An absolute expiry as memcached must receive it. 0 and small values are refused rather
+/// than sent: memcached would read them as "never expires" or as a relative TTL.
+pub fn exptime_token(exptime: u64) -> Result<u64, StoreError> {
+    if exptime <= MAX_RELATIVE_EXPTIME {
+        return Err(StoreError::InvalidArgument(format!(
+            "expiry {exptime} is not an absolute unix time (0 never expires, small values are \
+             relative in memcached): refusing to write"
+        )));
+    }
+    // Past 2038 memcached would reject the command; an expiry that far away is "never" for a
+    // session, and still an absolute time.
+    Ok(exptime.min(MAX_EXPTIME))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetMode {
+    /// Store only if absent (`ME`).
+    Add,
+    /// Store unconditionally (`MS`).
+    Set,
+}
+
+/// `mg <key> v O<opaque>`: the opaque comes back with the reply (hit or miss), so a reply can
+/// never be matched with the wrong key.
+pub fn encode_get(buf: &mut Vec<u8>, key: &str, opaque: u32) {
+    buf.extend_from_slice(b"mg ");
+    buf.extend_from_slice(key.as_bytes());
+    let _ = write!(buf, " v O{opaque}\r\n");
+}
+
+/// `ms <key> <len> T<exptime> M<mode>` and the data block. The caller has validated the key,
+/// bounded the value and turned the expiry into a token.
+pub fn encode_set(buf: &mut Vec<u8>, key: &str, value: &[u8], exptime_token: u64, mode: SetMode) {
+    let mode = match mode {
+        SetMode::Add => 'E',
+        SetMode::Set => 'S',
+    };
+    buf.extend_from_slice(b"ms ");
+    buf.extend_from_slice(key.as_bytes());
+    let _ = write!(buf, " {} T{exptime_token} M{mode}\r\n", value.len());
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\r\n");
+}
+
+pub fn encode_delete(buf: &mut Vec<u8>, key: &str) {
+    buf.extend_from_slice(b"md ");
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b"\r\n");
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// `VA <len>`: a value follows.
+    Value,
+    /// `HD`: success without a value (stored, deleted).
+    Done,
+    /// `EN`: miss.
+    Miss,
+    /// `NS`: not stored (add on an existing key).
+    NotStored,
+    /// `NF`: not found (delete of a missing key).
+    NotFound,
+    /// `EX`: CAS mismatch; never asked for here.
+    Exists,
+    /// `MN`: the no-op marker.
+    Noop,
+}
+
+/// One complete meta reply, as ranges into the buffer it was parsed from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub status: Status,
+    /// The flag tokens after the status (and after the length for `VA`).
+    pub flags: Range<usize>,
+    /// The data block of a `VA` reply, without its trailing CRLF; empty otherwise.
+    pub data: Range<usize>,
+    /// Bytes the whole reply occupies, line and data block included.
+    pub len: usize,
+}
+
+/// The first line of `buf`, without its CRLF, and the bytes it occupies. `Ok(None)`: not all
+/// there yet.
+pub fn parse_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, StoreError> {
+    let window = &buf[..buf.len().min(MAX_LINE_LEN + 2)];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(nl) if nl > 0 && buf[nl - 1] == b'\r' => Ok(Some((&buf[..nl - 1], nl + 1))),
+        Some(_) => Err(protocol("reply line not terminated by CRLF", &buf[..buf.len().min(64)])),
+        None if buf.len() > MAX_LINE_LEN + 1 => Err(StoreError::Protocol(format!(
+            "reply line longer than {MAX_LINE_LEN} bytes"
+        ))),
+        None => Ok(None),
+    }
+}
+
+/// Parses one meta reply from the start of `buf`. `Ok(None)`: incomplete, read more.
+/// `ERROR`, `CLIENT_ERROR` and `SERVER_ERROR` lines become [`StoreError::ServerError`];
+/// anything else that is not a well-formed meta reply is [`StoreError::Protocol`].
+pub fn parse_reply(buf: &[u8]) -> Result<Option<Frame>, StoreError> {
+    let Some((line, line_len)) = parse_line(buf)? else {
+        return Ok(None);
+    };
+    if let Some(error) = error_line(line) {
+        return Err(error);
+    }
+    let (code, rest) = split_token(line);
+    let rest_start = line_len - 2 - rest.len();
+    let simple = |status| {
+        Ok(Some(Frame { status, flags: rest_start..rest_start + rest.len(), data: 0..0, len: line_len }))
+    };
+    match code {
+        b"HD" => simple(Status::Done),
+        b"EN" => simple(Status::Miss),
+        b"NS" => simple(Status::NotStored),
+        b"NF" => simple(Status::NotFound),
+        b"EX" => simple(Status::Exists),
+        b"MN" if rest.is_empty() => simple(Status::Noop),
+        b"VA" => {
+            let (size, flags) = split_token(rest);
+            let size = parse_decimal(size).ok_or_else(|| protocol("bad value length", line))?;
+            if size > MAX_VALUE_LEN as u64 {
+                return Err(StoreError::Protocol(format!(
+                    "value of {size} bytes exceeds the {MAX_VALUE_LEN}-byte cap"
+                )));
+            }
+            let size = size as usize;
+            let total = line_len + size + 2;
+            if buf.len() < total {
+                return Ok(None);
+            }
+            if &buf[line_len + size..total] != b"\r\n" {
+                return Err(protocol("data block not terminated by CRLF", line));
+            }
+            let flags_start = line_len - 2 - flags.len();
+            Ok(Some(Frame {
+                status: Status::Value,
+                flags: flags_start..flags_start + flags.len(),
+                data: line_len..line_len + size,
+                len: total,
+            }))
+        }
+        _ => Err(protocol("unexpected reply", line)),
+    }
+}
+
+/// The `O` (opaque) token among reply flags, if the server sent one back.
+pub fn opaque(flags: &[u8]) -> Option<&[u8]> {
+    flags.split(|&b| b == b' ').find_map(|token| token.strip_prefix(b"O"))
+}
+
+/// Whether the flags carry no opaque, or exactly `expected`.
+pub fn opaque_matches(flags: &[u8], expected: u32) -> bool {
+    match opaque(flags) {
+        None => true,
+        Some(token) => parse_decimal(token) == Some(u64::from(expected)),
+    }
+}
+
+/// A classic protocol error line (`ERROR`, `CLIENT_ERROR ...`, `SERVER_ERROR ...`).
+pub fn error_line(line: &[u8]) -> Option<StoreError> {
+    let (code, rest) = split_token(line);
+    let message = match code {
+        // A server that predates the meta protocol answers every `mg` with this.
+        b"ERROR" => "ERROR (unknown command: memcached 1.6 or newer is required)".to_string(),
+        b"CLIENT_ERROR" | b"SERVER_ERROR" => {
+            let code = String::from_utf8_lossy(code);
+            format!("{code} {}", printable(rest, 200)).trim_end().to_string()
+        }
+        _ => return None,
+    };
+    Some(StoreError::ServerError(message))
+}
+
+fn split_token(line: &[u8]) -> (&[u8], &[u8]) {
+    match line.iter().position(|&b| b == b' ') {
+        Some(space) => (&line[..space], &line[space + 1..]),
+        None => (line, &[]),
+    }
+}
+
+/// Plain ASCII digits only: no sign, no spaces, at most 19 digits (fits a u64).
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+}
+
+/// Server bytes shown in an error message: escaped and shortened, so a hostile or broken
+/// server cannot flood or forge log lines.
+pub fn printable(bytes: &[u8], max: usize) -> String {
+    let mut text = bytes[..bytes.len().min(max)].escape_ascii().to_string();
+    if bytes.len() > max {
+        text.push_str("...");
+    }
+    text
+}
+
+fn protocol(what: &str, line: &[u8]) -> StoreError {
+    StoreError::Protocol(format!("{what}: \"{}\"", printable(line, 64)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(buf: &[u8]) -> Result<Option<(Status, &[u8], &[u8], usize)>, StoreError> {
+        Ok(parse_reply(buf)?.map(|f| (f.status, &buf[f.flags], &buf[f.data], f.len)))
+    }
+
+    fn is_protocol(r: Result<Option<Frame>, StoreError>) -> bool {
+        matches!(r, Err(StoreError::Protocol(_)))
+    }
+
+    #[test]
+    fn parses_status_replies() {
+        assert_eq!(parse(b"HD\r\n").unwrap(), Some((Status::Done, &b""[..], &b""[..], 4)));
+        assert_eq!(parse(b"EN\r\n").unwrap(), Some((Status::Miss, &b""[..], &b""[..], 4)));
+        assert_eq!(parse(b"EN O7\r\n").unwrap(), Some((Status::Miss, &b"O7"[..], &b""[..], 7)));
+        assert_eq!(parse(b"NS\r\n").unwrap().unwrap().0, Status::NotStored);
+        assert_eq!(parse(b"NF\r\n").unwrap().unwrap().0, Status::NotFound);
+        assert_eq!(parse(b"EX\r\n").unwrap().unwrap().0, Status::Exists);
+        assert_eq!(parse(b"MN\r\n").unwrap().unwrap().0, Status::Noop);
+        assert_eq!(parse(b"HD O3 k\r\nEN\r\n").unwrap(), Some((Status::Done, &b"O3 k"[..], &b""[..], 9)));
+    }
+
+    #[test]
+    fn parses_values_including_binary_and_empty() {
+        let buf = b"VA 5 O9 t98\r\nab\r\nc\r\nHD\r\n";
+        assert_eq!(parse(buf).unwrap(), Some((Status::Value, &b"O9 t98"[..], &b"ab\r\nc"[..], 19)));
+        assert_eq!(parse(b"VA 0\r\n\r\n").unwrap(), Some((Status::Value, &b""[..], &b""[..], 8)));
+        let mut all = b"VA 256\r\n".to_vec();
+        all.extend(0..=255u8);
+        all.extend_from_slice(b"\r\n");
+        let (_, _, data, len) = parse(&all).unwrap().unwrap();
+        assert_eq!(data, (0..=255u8).collect::<Vec<_>>().as_slice());
+        assert_eq!(len, all.len());
+    }
+
+    #[test]
+    fn truncated_replies_ask_for_more() {
+        let full = b"VA 5 O1\r\nhello\r\n";
+        for cut in 0..full.len() {
+            assert_eq!(parse_reply(&full[..cut]).unwrap(), None, "cut at {cut}");
+        }
+        assert!(parse_reply(full).unwrap().is_some());
+        assert_eq!(parse_reply(b"H").unwrap(), None);
+        assert_eq!(parse_reply(b"HD\r").unwrap(), None);
+    }
+
+    #[test]
+    fn server_and_client_errors_carry_the_message() {
+        assert_eq!(
+            parse_reply(b"SERVER_ERROR out of memory storing object\r\n"),
+            Err(StoreError::ServerError("SERVER_ERROR out of memory storing object".into()))
+        );
+        assert_eq!(
+            parse_reply(b"CLIENT_ERROR bad data chunk\r\n"),
+            Err(StoreError::ServerError("CLIENT_ERROR bad data chunk".into()))
+        );
+        let Err(StoreError::ServerError(m)) = parse_reply(b"ERROR\r\n") else { panic!() };
+        assert!(m.contains("1.6"), "{m}");
+        let Err(StoreError::ServerError(m)) = parse_reply(b"SERVER_ERROR \x1b[31m\x00\r\n") else {
+            panic!()
+        };
+        assert!(m.is_ascii() && !m.contains('\x1b') && !m.contains('\0'), "{m}");
+    }
+
+    #[test]
+    fn oversized_values_are_refused_before_reading_them() {
+        assert!(is_protocol(parse_reply(b"VA 1048577\r\n")));
+        assert!(is_protocol(parse_reply(b"VA 99999999999999999999\r\n")));
+        assert!(is_protocol(parse_reply(b"VA 18446744073709551615\r\n")));
+        assert_eq!(parse_reply(b"VA 1048576\r\n").unwrap(), None, "the cap itself is fine");
+    }
+
+    #[test]
+    fn overlong_lines_are_refused() {
+        let mut line = b"HD ".to_vec();
+        line.resize(MAX_LINE_LEN + 2, b'x');
+        assert!(is_protocol(parse_reply(&line)));
+        let mut ok = b"HD ".to_vec();
+        ok.resize(MAX_LINE_LEN, b'x');
+        ok.extend_from_slice(b"\r\n");
+        assert!(parse_reply(&ok).unwrap().is_some());
+    }
+
+    #[test]
+    fn garbage_is_a_protocol_error() {
+        let cases: &[&[u8]] = &[
+            b"\r\n",
+            b"HD\n",
+            b"\n",
+            b"hd\r\n",
+            b"VALUE k 0 1\r\nx\r\nEND\r\n",
+            b"STORED\r\n",
+            b"VA\r\n",
+            b"VA -1\r\n",
+            b"VA +5\r\nhello\r\n",
+            b"VA 5x\r\nhello\r\n",
+            b"VA  5\r\nhello\r\n",
+            b"VA 5\r\nhelloXY",
+            b"VA 5\r\nhello\n\r",
+            b"MN extra\r\n",
+            b"\x00\x01\x02\r\n",
+            b"HDHD\r\n",
+        ];
+        for &case in cases {
+            assert!(is_protocol(parse_reply(case)), "{:?}", case.escape_ascii().to_string());
+        }
+    }
+
+    #[test]
+    fn never_panics_on_arbitrary_bytes() {
+        // A cheap deterministic fuzz: every prefix of many pseudo-random byte strings built
+        // from protocol fragments.
+        let pieces: &[&[u8]] =
+            &[b"VA ", b"HD", b"EN", b"\r", b"\n", b"1", b"0", b"5 ", b"O", b" ", b"x", b"\xff", b"SERVER_ERROR", b"MN"];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..5000 {
+            let mut buf = Vec::new();
+            for _ in 0..8 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                buf.extend_from_slice(pieces[(seed % pieces.len() as u64) as usize]);
+            }
+            for cut in 0..=buf.len() {
+                if let Ok(Some(f)) = parse_reply(&buf[..cut]) {
+                    assert!(f.len <= cut && f.data.end <= f.len && f.flags.end <= f.len);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn opaque_tokens() {
+        assert_eq!(opaque(b"O12 t5"), Some(&b"12"[..]));
+        assert_eq!(opaque(b"t5 O12"), Some(&b"12"[..]));
+        assert_eq!(opaque(b""), None);
+        assert!(opaque_matches(b"", 3));
+        assert!(opaque_matches(b"O3", 3));
+        assert!(!opaque_matches(b"O4", 3));
+        assert!(!opaque_matches(b"O", 3));
+        assert!(!opaque_matches(b"O3x", 3));
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert!(validate_key("memsession:s:abc-_.~").is_ok());
+        assert!(validate_key(&"k".repeat(250)).is_ok());
+        assert!(validate_key("clé").is_ok());
+        for bad in ["", "a b", "a\r\nmn", "a\tb", "a\0", "a\x7f", "a\u{85}", "a\u{a0}b"] {
+            assert_eq!(validate_key(bad), Err(StoreError::InvalidKey), "{bad:?}");
+        }
+        assert_eq!(validate_key(&"k".repeat(251)), Err(StoreError::InvalidKey));
+    }
+
+    #[test]
+    fn encodes_requests() {
+        let mut buf = Vec::new();
+        encode_get(&mut buf, "a:b", 17);
+        encode_delete(&mut buf, "k");
+        assert_eq!(buf, b"mg a:b v O17\r\nmd k\r\n");
+        buf.clear();
+        encode_set(&mut buf, "k", b"x\r\ny", 1_900_000_000, SetMode::Add);
+        assert_eq!(buf, b"ms k 4 T1900000000 ME\r\nx\r\ny\r\n");
+        buf.clear();
+        encode_set(&mut buf, "k", b"", 1_900_000_000, SetMode::Set);
+        assert_eq!(buf, b"ms k 0 T1900000000 MS\r\n\r\n");
+    }
+
+    #[test]
+    fn expiry_must_be_absolute() {
+        assert!(matches!(exptime_token(0), Err(StoreError::InvalidArgument(_))));
+        assert!(matches!(exptime_token(3600), Err(StoreError::InvalidArgument(_))));
+        assert!(matches!(exptime_token(2_592_000), Err(StoreError::InvalidArgument(_))));
+        assert_eq!(exptime_token(2_592_001), Ok(2_592_001));
+        assert_eq!(exptime_token(1_900_000_000), Ok(1_900_000_000));
+        assert_eq!(exptime_token(u64::MAX), Ok(i32::MAX as u64));
+    }
+}
