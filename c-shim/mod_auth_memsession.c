@@ -29,11 +29,11 @@ static const char *server_directive(cmd_parms *cmd, void *unused, const char *ar
 }
 
 #define DIR_TAKE1(name, help) \
-    AP_INIT_TAKE1(name, dir_directive, NULL, OR_AUTHCFG, help)
+    AP_INIT_TAKE1(name, dir_directive, NULL, OR_AUTHCFG | ACCESS_CONF | RSRC_CONF, help)
 #define DIR_FLAG(name, help) \
-    AP_INIT_FLAG(name, dir_flag, NULL, OR_AUTHCFG, help)
+    AP_INIT_FLAG(name, dir_flag, NULL, OR_AUTHCFG | ACCESS_CONF | RSRC_CONF, help)
 #define DIR_ITERATE(name, help) \
-    AP_INIT_ITERATE(name, dir_directive, NULL, OR_AUTHCFG, help)
+    AP_INIT_ITERATE(name, dir_directive, NULL, OR_AUTHCFG | ACCESS_CONF | RSRC_CONF, help)
 #define SERVER_TAKE1(name, help) \
     AP_INIT_TAKE1(name, server_directive, NULL, RSRC_CONF, help)
 #define SERVER_ITERATE(name, help) \
