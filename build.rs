@@ -6,11 +6,18 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn query(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap_or_else(|error| {
-        panic!("cannot run `{program}` ({error}): install apache2-dev (make deps does)")
-    });
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("cannot run `{program}` ({error}): install apache2-dev (make deps does)")
+        });
     if !output.status.success() {
-        panic!("`{program} {}` failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        panic!(
+            "`{program} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
@@ -20,7 +27,11 @@ fn host_flags() -> Vec<String> {
     let apxs = env::var("APXS").unwrap_or_else(|_| "apxs".to_string());
     let mut flags = vec![format!("-I{}", query(&apxs, &["-q", "INCLUDEDIR"]))];
     let apr_config = query(&apxs, &["-q", "APR_CONFIG"]);
-    let apr_config = if apr_config.is_empty() { "apr-1-config".to_string() } else { apr_config };
+    let apr_config = if apr_config.is_empty() {
+        "apr-1-config".to_string()
+    } else {
+        apr_config
+    };
     for word in query(&apr_config, &["--cppflags", "--includes"]).split_whitespace() {
         flags.push(word.to_string());
     }
@@ -57,8 +68,12 @@ fn main() {
         .clang_args(&flags)
         .allowlist_function("memsession_.*")
         .allowlist_function("apr_table_(get|set|setn|unset|add|do)")
-        .allowlist_function("apr_palloc|apr_pstrmemdup|apr_pool_cleanup_register|apr_pool_cleanup_null")
-        .allowlist_function("ap_auth_type|ap_auth_name|ap_construct_url|ap_set_content_type|ap_rwrite|ap_rflush")
+        .allowlist_function(
+            "apr_palloc|apr_pstrmemdup|apr_pool_cleanup_register|apr_pool_cleanup_null",
+        )
+        .allowlist_function(
+            "ap_auth_type|ap_auth_name|ap_construct_url|ap_set_content_type|ap_rwrite|ap_rflush",
+        )
         .allowlist_function("ap_get_server_name_for_url|ap_get_server_port")
         .allowlist_var("OK|DECLINED|DONE|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH")
         .allowlist_var("APLOG_(EMERG|ALERT|CRIT|ERR|WARNING|NOTICE|INFO|DEBUG|TRACE1)")
@@ -73,5 +88,7 @@ fn main() {
         .generate()
         .expect("bindgen could not read c-shim/memsession.h with the httpd headers");
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
-    bindings.write_to_file(out.join("apache_bindings.rs")).expect("write bindings");
+    bindings
+        .write_to_file(out.join("apache_bindings.rs"))
+        .expect("write bindings");
 }

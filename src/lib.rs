@@ -10,9 +10,9 @@
 #![deny(unsafe_code)]
 
 pub mod config;
-pub mod session_store;
 pub mod flow;
 pub mod session;
+pub mod session_store;
 pub mod store;
 pub mod web;
 

@@ -46,7 +46,12 @@ pub extern "C" fn memsession_rs_dir_config_merge(
 ) -> *mut c_void {
     boundary::guard(std::ptr::null_mut(), report_config_panic, || {
         // SAFETY: both are DirConfigs this module created (or NULL if creation failed).
-        let (base, add) = unsafe { (base.cast::<DirConfig>().as_ref(), add.cast::<DirConfig>().as_ref()) };
+        let (base, add) = unsafe {
+            (
+                base.cast::<DirConfig>().as_ref(),
+                add.cast::<DirConfig>().as_ref(),
+            )
+        };
         let merged = match (base, add) {
             (Some(base), Some(add)) => base.merge(add),
             (Some(only), None) | (None, Some(only)) => only.clone(),
@@ -77,8 +82,12 @@ pub extern "C" fn memsession_rs_server_config_merge(
 ) -> *mut c_void {
     boundary::guard(std::ptr::null_mut(), report_config_panic, || {
         // SAFETY: both are ServerStates this module created (or NULL).
-        let (base, add) =
-            unsafe { (base.cast::<ServerState>().as_ref(), add.cast::<ServerState>().as_ref()) };
+        let (base, add) = unsafe {
+            (
+                base.cast::<ServerState>().as_ref(),
+                add.cast::<ServerState>().as_ref(),
+            )
+        };
         let merged = match (base, add) {
             (Some(base), Some(add)) => base.config.merge(&add.config),
             (Some(only), None) | (None, Some(only)) => only.config.clone(),

@@ -2,10 +2,10 @@
 use std::ffi::c_int;
 
 use super::bindings as ap;
-use super::status;
 use super::hooks::{hints, own_origin, request_entry};
 use super::log::Level;
 use super::request::{Headers, Request};
+use super::status;
 use crate::flow::login::{self, LoginRequest, LoginResponse};
 use crate::flow::{logout, unix_now};
 use crate::web::{csrf, navigation};
@@ -60,7 +60,10 @@ fn login_handler(request: &mut Request) -> c_int {
     let outcome = match login::login(login_request, config, state.store(), unix_now()) {
         Ok(outcome) => outcome,
         Err(error) => {
-            request.log(Level::Error, format_args!("login of {user} failed: {error}"));
+            request.log(
+                Level::Error,
+                format_args!("login of {user} failed: {error}"),
+            );
             request.set_header(Headers::ErrOut, "Retry-After", "5");
             request.respond(
                 "text/plain; charset=utf-8",
@@ -69,8 +72,11 @@ fn login_handler(request: &mut Request) -> c_int {
             return status::SERVICE_UNAVAILABLE;
         }
     };
-    if let Some(old) = &outcome.replaced {
-        request.log(Level::Info, format_args!("login replaced client-sent session {old}"));
+    for old in &outcome.replaced {
+        request.log(
+            Level::Info,
+            format_args!("login ended client-sent session {old}"),
+        );
     }
     if outcome.refused_return {
         request.log(
@@ -83,7 +89,10 @@ fn login_handler(request: &mut Request) -> c_int {
     }
     request.log(
         Level::Info,
-        format_args!("session {} issued for {user} ({auth_type})", outcome.log_tag),
+        format_args!(
+            "session {} issued for {user} ({auth_type})",
+            outcome.log_tag
+        ),
     );
     request.add_header(Headers::ErrOut, "Set-Cookie", &outcome.set_cookie);
     match outcome.response {
@@ -103,9 +112,14 @@ fn logout_handler(request: &mut Request) -> c_int {
         return status::INTERNAL_SERVER_ERROR;
     };
     let method = request.method();
-    let allowed = method == "POST" || (config.logout_allow_get() && matches!(method, "GET" | "HEAD"));
+    let allowed =
+        method == "POST" || (config.logout_allow_get() && matches!(method, "GET" | "HEAD"));
     if !allowed {
-        let allow = if config.logout_allow_get() { "GET, HEAD, POST" } else { "POST" };
+        let allow = if config.logout_allow_get() {
+            "GET, HEAD, POST"
+        } else {
+            "POST"
+        };
         request.set_header(Headers::ErrOut, "Allow", allow);
         return status::METHOD_NOT_ALLOWED;
     }
@@ -116,12 +130,18 @@ fn logout_handler(request: &mut Request) -> c_int {
         if !csrf::origin_allowed(origin, referer, &own_origin, config.trusted_origins()) {
             request.log(
                 Level::Warning,
-                format_args!("logout refused: Origin/Referer is not this site (MemSessionCSRFCheck)"),
+                format_args!(
+                    "logout refused: Origin/Referer is not this site (MemSessionCSRFCheck)"
+                ),
             );
             return status::FORBIDDEN;
         }
     }
-    let outcome = logout::logout(request.header(Headers::In, c"Cookie"), config, state.store());
+    let outcome = logout::logout(
+        request.header(Headers::In, c"Cookie"),
+        config,
+        state.store(),
+    );
     no_store(request);
     request.add_header(Headers::ErrOut, "Set-Cookie", &outcome.expire_cookie);
     let tag = outcome.log_tag.as_deref().unwrap_or("-");

@@ -3,10 +3,10 @@
 use std::ffi::{c_int, CStr};
 
 use super::bindings as ap;
-use super::status;
 use super::boundary;
 use super::log::Level;
 use super::request::{Headers, Request};
+use super::status;
 use crate::config::DirConfig;
 use crate::flow::authenticate::{self, AuthRequest, Challenge, Outcome};
 use crate::flow::{cookies, unix_now};
@@ -21,13 +21,9 @@ const NOTE_VALIDATED: &CStr = c"memsession-user";
 /// Set on a request for which this module issued a session.
 const NOTE_ISSUED: &CStr = c"memsession-issued";
 
-
 /// Runs a request hook inside the panic boundary: a panic is logged with the request and
 /// answers 500 — never OK or DECLINED, which would let the request through.
-pub fn request_entry(
-    raw: *mut ap::request_rec,
-    body: impl FnOnce(&mut Request) -> c_int,
-) -> c_int {
+pub fn request_entry(raw: *mut ap::request_rec, body: impl FnOnce(&mut Request) -> c_int) -> c_int {
     boundary::guard(
         status::INTERNAL_SERVER_ERROR,
         |text| {
@@ -98,13 +94,21 @@ fn check_authn(request: &mut Request) -> c_int {
         hints: hints(request),
     };
     match authenticate::authenticate(&facts, config, state.store(), unix_now()) {
-        Outcome::Authenticated { session, set_cookie, log_tag } => {
+        Outcome::Authenticated {
+            session,
+            set_cookie,
+            log_tag,
+        } => {
             let user = session.record.user.as_str();
             request.log(
                 Level::Debug,
                 format_args!(
                     "session {log_tag} valid for user {user}{}",
-                    if session.from_local_cache { " (local cache)" } else { "" }
+                    if session.from_local_cache {
+                        " (local cache)"
+                    } else {
+                        ""
+                    }
                 ),
             );
             request.set_user(user, AUTH_TYPE);
@@ -130,21 +134,26 @@ fn check_authn(request: &mut Request) -> c_int {
         Outcome::Refused { refusal, log_tag } => {
             let tag = log_tag.as_deref().unwrap_or("-");
             let level = match &refusal {
-                authenticate::Refusal::Rejected(rejection) if !rejection.is_final() => {
-                    Level::Error
-                }
+                authenticate::Refusal::Rejected(rejection) if !rejection.is_final() => Level::Error,
                 _ => Level::Debug,
             };
             request.log(
                 level,
-                format_args!("no valid session ({}; session {tag}): {refusal:?}", refusal.reason()),
+                format_args!(
+                    "no valid session ({}; session {tag}): {refusal:?}",
+                    refusal.reason()
+                ),
             );
             if !primary {
                 // The location's own AuthType runs next; on success fixups issues a session.
                 return status::DECLINED;
             }
             if refusal.expires_cookie() {
-                request.add_header(Headers::ErrOut, "Set-Cookie", &cookies::expired_cookie(config));
+                request.add_header(
+                    Headers::ErrOut,
+                    "Set-Cookie",
+                    &cookies::expired_cookie(config),
+                );
             }
             match authenticate::challenge(&facts, config) {
                 Challenge::Status401 => status::UNAUTHORIZED,
@@ -222,7 +231,10 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
         Ok((id, record)) => {
             request.log(
                 Level::Info,
-                format_args!("issued session {} for {user} after {auth_type} auth", id.log_tag()),
+                format_args!(
+                    "issued session {} for {user} after {auth_type} auth",
+                    id.log_tag()
+                ),
             );
             let cookie = cookies::session_cookie(config, &id, &record, now);
             request.add_header(Headers::ErrOut, "Set-Cookie", &cookie);

@@ -4,22 +4,26 @@ use std::ffi::{c_int, c_void};
 use std::time::Duration;
 
 use super::bindings as ap;
-use super::status;
 use super::boundary;
 use super::log::{self, Level};
 use super::pool::Pool;
 use super::server_state::ServerState;
+use super::status;
 use crate::store::client::StoreClient;
 
 /// Every server_rec (main server first, then virtual hosts) with its state.
-fn each_server(first: *mut ap::server_rec, mut visit: impl FnMut(*mut ap::server_rec, &ServerState)) {
+fn each_server(
+    first: *mut ap::server_rec,
+    mut visit: impl FnMut(*mut ap::server_rec, &ServerState),
+) {
     let mut server = first;
     while !server.is_null() {
         // SAFETY: Apache's server list is live during post_config and child_init, and each
         // module config slot holds the ServerState this module created.
         unsafe {
-            if let Some(state) =
-                ap::memsession_c_server_config(server).cast::<ServerState>().as_ref()
+            if let Some(state) = ap::memsession_c_server_config(server)
+                .cast::<ServerState>()
+                .as_ref()
             {
                 visit(server, state);
             }
@@ -36,7 +40,11 @@ pub extern "C" fn memsession_rs_post_config(
     server: *mut ap::server_rec,
 ) -> c_int {
     let report = |text: &str| {
-        log::server(server, Level::Error, format_args!("mod_auth_memsession: panic in post_config: {text}"))
+        log::server(
+            server,
+            Level::Error,
+            format_args!("mod_auth_memsession: panic in post_config: {text}"),
+        )
     };
     boundary::guard(status::INTERNAL_SERVER_ERROR, report, || {
         // SAFETY: a plain query of httpd's state.
@@ -49,13 +57,20 @@ pub extern "C" fn memsession_rs_post_config(
                 return;
             }
             let servers = state.config.servers();
-            let label = servers.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ");
+            let label = servers
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
             if checked.contains(&label) {
                 return;
             }
             checked.push(label);
             // A throwaway client: its connection is closed before any child forks.
-            let probe = StoreClient::new(servers.clone(), state.config.timeout().max(Duration::from_millis(500)));
+            let probe = StoreClient::new(
+                servers.clone(),
+                state.config.timeout().max(Duration::from_millis(500)),
+            );
             for (index, address) in servers.iter().enumerate() {
                 match probe.version(index) {
                     Ok(version) => log::server(
@@ -81,23 +96,34 @@ pub extern "C" fn memsession_rs_post_config(
 }
 
 #[no_mangle]
-pub extern "C" fn memsession_rs_child_init(pchild: *mut ap::apr_pool_t, server: *mut ap::server_rec) {
-    boundary::guard((), |_| {}, || {
-        // SAFETY: Apache passes the child's pool, live until the child exits.
-        let Some(pool) = (unsafe { Pool::from_raw(pchild) }) else { return };
-        unsafe extern "C" fn close_connections(data: *mut c_void) -> ap::apr_status_t {
-            let server = data.cast::<ap::server_rec>();
-            let _ = std::panic::catch_unwind(|| each_server(server, |_, state| state.close_connections()));
-            0
-        }
-        // SAFETY: the server list outlives the child pool; the cleanup runs once at exit.
-        unsafe {
-            ap::apr_pool_cleanup_register(
-                pool.as_ptr(),
-                server.cast(),
-                Some(close_connections),
-                Some(ap::apr_pool_cleanup_null),
-            );
-        }
-    })
+pub extern "C" fn memsession_rs_child_init(
+    pchild: *mut ap::apr_pool_t,
+    server: *mut ap::server_rec,
+) {
+    boundary::guard(
+        (),
+        |_| {},
+        || {
+            // SAFETY: Apache passes the child's pool, live until the child exits.
+            let Some(pool) = (unsafe { Pool::from_raw(pchild) }) else {
+                return;
+            };
+            unsafe extern "C" fn close_connections(data: *mut c_void) -> ap::apr_status_t {
+                let server = data.cast::<ap::server_rec>();
+                let _ = std::panic::catch_unwind(|| {
+                    each_server(server, |_, state| state.close_connections())
+                });
+                0
+            }
+            // SAFETY: the server list outlives the child pool; the cleanup runs once at exit.
+            unsafe {
+                ap::apr_pool_cleanup_register(
+                    pool.as_ptr(),
+                    server.cast(),
+                    Some(close_connections),
+                    Some(ap::apr_pool_cleanup_null),
+                );
+            }
+        },
+    )
 }

@@ -9,7 +9,6 @@ use super::bindings as ap;
 pub enum Level {
     Error,
     Warning,
-    Notice,
     Info,
     Debug,
 }
@@ -19,7 +18,6 @@ impl Level {
         (match self {
             Level::Error => ap::APLOG_ERR,
             Level::Warning => ap::APLOG_WARNING,
-            Level::Notice => ap::APLOG_NOTICE,
             Level::Info => ap::APLOG_INFO,
             Level::Debug => ap::APLOG_DEBUG,
         }) as i32

@@ -20,7 +20,10 @@ impl<'p> Pool<'p> {
     /// # Safety
     /// `raw` must be a live pool that outlives `'p`.
     pub unsafe fn from_raw(raw: *mut ap::apr_pool_t) -> Option<Pool<'p>> {
-        NonNull::new(raw).map(|raw| Pool { raw, _life: PhantomData })
+        NonNull::new(raw).map(|raw| Pool {
+            raw,
+            _life: PhantomData,
+        })
     }
 
     pub fn as_ptr(self) -> *mut ap::apr_pool_t {

@@ -30,7 +30,10 @@ impl<'r> Request<'r> {
     /// `raw` must be NULL or the live request Apache passed to the current hook, not used
     /// through another alias while this view exists.
     pub unsafe fn from_raw(raw: *mut ap::request_rec) -> Option<Request<'r>> {
-        NonNull::new(raw).map(|raw| Request { raw, _life: PhantomData })
+        NonNull::new(raw).map(|raw| Request {
+            raw,
+            _life: PhantomData,
+        })
     }
 
     pub fn as_ptr(&self) -> *mut ap::request_rec {
@@ -54,16 +57,20 @@ impl<'r> Request<'r> {
     pub fn dir_config(&self) -> Option<&'r DirConfig> {
         // SAFETY: the shim returns this module's per-dir config for the request, created
         // and merged by config_entries as a DirConfig in a pool that outlives the request.
-        unsafe { ap::memsession_c_dir_config(self.as_ptr()).cast::<DirConfig>().as_ref() }
+        unsafe {
+            ap::memsession_c_dir_config(self.as_ptr())
+                .cast::<DirConfig>()
+                .as_ref()
+        }
     }
 
     pub fn server_state(&self) -> Option<&'r ServerState> {
         // SAFETY: server configs are ServerStates made by config_entries, living in pconf.
-        unsafe { ap::memsession_c_server_config(self.rec().server).cast::<ServerState>().as_ref() }
-    }
-
-    pub fn server(&self) -> *const ap::server_rec {
-        self.rec().server
+        unsafe {
+            ap::memsession_c_server_config(self.rec().server)
+                .cast::<ServerState>()
+                .as_ref()
+        }
     }
 
     pub fn method(&self) -> &'r str {
@@ -127,12 +134,21 @@ impl<'r> Request<'r> {
     /// predecessors, nearest first.
     pub fn ancestors(&self) -> impl Iterator<Item = Request<'r>> {
         let first = NonNull::new(self.rec().main).or_else(|| NonNull::new(self.rec().prev));
-        std::iter::successors(first.map(|raw| Request { raw, _life: PhantomData }), |req| {
-            let rec = req.rec();
-            NonNull::new(rec.main)
-                .or_else(|| NonNull::new(rec.prev))
-                .map(|raw| Request { raw, _life: PhantomData })
-        })
+        std::iter::successors(
+            first.map(|raw| Request {
+                raw,
+                _life: PhantomData,
+            }),
+            |req| {
+                let rec = req.rec();
+                NonNull::new(rec.main)
+                    .or_else(|| NonNull::new(rec.prev))
+                    .map(|raw| Request {
+                        raw,
+                        _life: PhantomData,
+                    })
+            },
+        )
     }
 
     fn table(&self, which: Headers) -> *mut ap::apr_table_t {
@@ -210,7 +226,13 @@ impl<'r> Request<'r> {
     pub fn set_env(&mut self, name: &str, value: &str) {
         let pool = self.pool();
         // SAFETY: subprocess_env lives in r->pool; set copies.
-        unsafe { ap::apr_table_set(self.rec().subprocess_env, pool.c_str(name), pool.c_str(value)) }
+        unsafe {
+            ap::apr_table_set(
+                self.rec().subprocess_env,
+                pool.c_str(name),
+                pool.c_str(value),
+            )
+        }
     }
 
     /// This site's origin as the client addressed it (`http://host:port`, default port
@@ -218,7 +240,11 @@ impl<'r> Request<'r> {
     pub fn own_origin(&self) -> String {
         // SAFETY: ap_construct_url allocates the result in the pool we pass.
         let url = unsafe {
-            pool::text(ap::ap_construct_url(self.pool().as_ptr(), c"".as_ptr(), self.as_ptr()))
+            pool::text(ap::ap_construct_url(
+                self.pool().as_ptr(),
+                c"".as_ptr(),
+                self.as_ptr(),
+            ))
         };
         url.unwrap_or("").to_string()
     }

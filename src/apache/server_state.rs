@@ -14,7 +14,10 @@ pub struct ServerState {
 
 impl ServerState {
     pub fn new(config: ServerConfig) -> ServerState {
-        ServerState { config, store: OnceLock::new() }
+        ServerState {
+            config,
+            store: OnceLock::new(),
+        }
     }
 
     pub fn store(&self) -> &SessionStore {

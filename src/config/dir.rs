@@ -46,7 +46,10 @@ fn parse_flag(directive: &str, arg: &str) -> Result<bool, String> {
     match arg {
         "On" | "on" | "ON" => Ok(true),
         "Off" | "off" | "OFF" => Ok(false),
-        _ => Err(directive_error(directive, format!("'{arg}' is not On or Off"))),
+        _ => Err(directive_error(
+            directive,
+            format!("'{arg}' is not On or Off"),
+        )),
     }
 }
 
@@ -92,7 +95,9 @@ impl DirConfig {
             "MemSessionCSRFCheck" => self.csrf_check = Some(flag()?),
             "MemSessionTrustedOrigin" => {
                 let origin = values::parse_origin(arg).map_err(named)?;
-                self.trusted_origins.get_or_insert_with(Vec::new).push(origin);
+                self.trusted_origins
+                    .get_or_insert_with(Vec::new)
+                    .push(origin);
             }
             "MemSessionExtend" => self.extend = Some(flag()?),
             _ => return Err(directive_error(directive, "is not a directory directive")),
@@ -174,7 +179,9 @@ impl DirConfig {
         self.logout_allow_get.unwrap_or(false)
     }
     pub fn user_header(&self) -> Option<&str> {
-        self.user_header.as_ref().and_then(|header| header.as_deref())
+        self.user_header
+            .as_ref()
+            .and_then(|header| header.as_deref())
     }
     pub fn delegation(&self) -> bool {
         self.delegation.unwrap_or(false)
@@ -232,22 +239,30 @@ mod tests {
         type Reading = fn(&DirConfig) -> String;
         let cases: &[(&str, &str, &str, Reading)] = &[
             ("MemSession", "On", "Off", |c| c.enabled().to_string()),
-            ("MemSessionCookieName", "outer", "inner", |c| c.cookie_name().into()),
-            ("MemSessionCookiePath", "/a", "/b", |c| c.cookie_path().into()),
+            ("MemSessionCookieName", "outer", "inner", |c| {
+                c.cookie_name().into()
+            }),
+            ("MemSessionCookiePath", "/a", "/b", |c| {
+                c.cookie_path().into()
+            }),
             ("MemSessionCookieDomain", "a.example", "b.example", |c| {
                 format!("{:?}", c.cookie_domain())
             }),
             ("MemSessionCookieSameSite", "Strict", "None", |c| {
                 format!("{:?}", c.cookie_same_site())
             }),
-            ("MemSessionCookieSecure", "On", "Off", |c| c.cookie_secure().to_string()),
+            ("MemSessionCookieSecure", "On", "Off", |c| {
+                c.cookie_secure().to_string()
+            }),
             ("MemSessionCookiePersistent", "On", "Off", |c| {
                 c.cookie_persistent().to_string()
             }),
             ("MemSessionInactivityTimeout", "10m", "0", |c| {
                 format!("{:?}", c.inactivity_timeout())
             }),
-            ("MemSessionMaxLifetime", "1h", "0", |c| format!("{:?}", c.max_lifetime())),
+            ("MemSessionMaxLifetime", "1h", "0", |c| {
+                format!("{:?}", c.max_lifetime())
+            }),
             ("MemSessionCapToCredentials", "On", "Off", |c| {
                 c.cap_to_credentials().to_string()
             }),
@@ -255,18 +270,27 @@ mod tests {
                 format!("{:?}", c.unauthenticated())
             }),
             ("MemSessionLoginURL", "/a", "/b", |c| c.login_url().into()),
-            ("MemSessionLogoutRedirect", "/a", "/b", |c| c.logout_redirect().into()),
+            ("MemSessionLogoutRedirect", "/a", "/b", |c| {
+                c.logout_redirect().into()
+            }),
             ("MemSessionLogoutAllowGet", "On", "Off", |c| {
                 c.logout_allow_get().to_string()
             }),
             ("MemSessionUserHeader", "X-Remote-User", "None", |c| {
                 format!("{:?}", c.user_header())
             }),
-            ("MemSessionDelegation", "On", "Off", |c| c.delegation().to_string()),
-            ("MemSessionCSRFCheck", "Off", "On", |c| c.csrf_check().to_string()),
-            ("MemSessionTrustedOrigin", "https://a.example", "https://b.example", |c| {
-                c.trusted_origins().join(",")
+            ("MemSessionDelegation", "On", "Off", |c| {
+                c.delegation().to_string()
             }),
+            ("MemSessionCSRFCheck", "Off", "On", |c| {
+                c.csrf_check().to_string()
+            }),
+            (
+                "MemSessionTrustedOrigin",
+                "https://a.example",
+                "https://b.example",
+                |c| c.trusted_origins().join(","),
+            ),
             ("MemSessionExtend", "Off", "On", |c| c.extend().to_string()),
         ];
         for (directive, outer_value, inner_value, reading) in cases {
@@ -283,7 +307,11 @@ mod tests {
                 reading(&inner),
                 "{directive}: the inner section overrides"
             );
-            assert_ne!(reading(&outer), reading(&inner), "{directive}: test values differ");
+            assert_ne!(
+                reading(&outer),
+                reading(&inner),
+                "{directive}: test values differ"
+            );
             assert_eq!(
                 reading(&unset.merge(&inner)),
                 reading(&inner),

@@ -73,7 +73,11 @@ pub fn parse_header_name(text: &str) -> Result<Option<String>, String> {
     if text.eq_ignore_ascii_case("none") {
         return Ok(None);
     }
-    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         Ok(Some(text.to_string()))
     } else {
         Err(format!("'{text}' is not a header name"))
@@ -98,7 +102,10 @@ mod tests {
     #[test]
     fn unauthenticated_values() {
         assert_eq!(parse_unauthenticated("401"), Ok(Unauthenticated::Status401));
-        assert_eq!(parse_unauthenticated("Redirect"), Ok(Unauthenticated::Redirect));
+        assert_eq!(
+            parse_unauthenticated("Redirect"),
+            Ok(Unauthenticated::Redirect)
+        );
         assert_eq!(parse_unauthenticated("AUTO"), Ok(Unauthenticated::Auto));
         assert!(parse_unauthenticated("sometimes").is_err());
         assert!(parse_unauthenticated("").is_err());
@@ -123,7 +130,10 @@ mod tests {
 
     #[test]
     fn header_names() {
-        assert_eq!(parse_header_name("X-Remote-User"), Ok(Some("X-Remote-User".into())));
+        assert_eq!(
+            parse_header_name("X-Remote-User"),
+            Ok(Some("X-Remote-User".into()))
+        );
         assert_eq!(parse_header_name("none"), Ok(None));
         assert!(parse_header_name("X Remote").is_err());
         assert!(parse_header_name("X:Y").is_err());

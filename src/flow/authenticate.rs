@@ -26,6 +26,7 @@ pub struct AuthRequest<'a> {
 pub enum Refusal {
     NoCookie,
     MalformedCookie,
+    AmbiguousCookie,
     Rejected(Rejection),
 }
 
@@ -34,6 +35,7 @@ impl Refusal {
         match self {
             Refusal::NoCookie => "no-cookie",
             Refusal::MalformedCookie => "malformed-cookie",
+            Refusal::AmbiguousCookie => "ambiguous-cookie",
             Refusal::Rejected(rejection) => rejection.reason(),
         }
     }
@@ -43,7 +45,7 @@ impl Refusal {
     pub fn expires_cookie(&self) -> bool {
         match self {
             Refusal::NoCookie => false,
-            Refusal::MalformedCookie => true,
+            Refusal::MalformedCookie | Refusal::AmbiguousCookie => true,
             Refusal::Rejected(rejection) => rejection.is_final(),
         }
     }
@@ -58,7 +60,10 @@ pub enum Outcome {
     },
     /// A valid session on an unsafe method from a foreign origin.
     CrossOrigin { log_tag: String },
-    Refused { refusal: Refusal, log_tag: Option<String> },
+    Refused {
+        refusal: Refusal,
+        log_tag: Option<String>,
+    },
 }
 
 pub fn authenticate(
@@ -69,10 +74,22 @@ pub fn authenticate(
 ) -> Outcome {
     let id = match cookies::lookup(request.cookie_header, config.cookie_name()) {
         CookieLookup::Absent => {
-            return Outcome::Refused { refusal: Refusal::NoCookie, log_tag: None }
+            return Outcome::Refused {
+                refusal: Refusal::NoCookie,
+                log_tag: None,
+            }
         }
         CookieLookup::Malformed => {
-            return Outcome::Refused { refusal: Refusal::MalformedCookie, log_tag: None }
+            return Outcome::Refused {
+                refusal: Refusal::MalformedCookie,
+                log_tag: None,
+            }
+        }
+        CookieLookup::Ambiguous => {
+            return Outcome::Refused {
+                refusal: Refusal::AmbiguousCookie,
+                log_tag: None,
+            }
         }
         CookieLookup::Present(id) => id,
     };
@@ -85,7 +102,10 @@ pub fn authenticate(
     let session = match store.validate(&id, &policy, now) {
         Ok(session) => session,
         Err(rejection) => {
-            return Outcome::Refused { refusal: Refusal::Rejected(rejection), log_tag: Some(log_tag) }
+            return Outcome::Refused {
+                refusal: Refusal::Rejected(rejection),
+                log_tag: Some(log_tag),
+            }
         }
     };
     if config.csrf_check()
@@ -101,7 +121,11 @@ pub fn authenticate(
     }
     let set_cookie = (session.refreshed && config.cookie_persistent())
         .then(|| cookies::session_cookie(config, &id, &session.record, now));
-    Outcome::Authenticated { session: Box::new(session), set_cookie, log_tag }
+    Outcome::Authenticated {
+        session: Box::new(session),
+        set_cookie,
+        log_tag,
+    }
 }
 
 /// What an unauthenticated request gets under `MemSessionUnauthenticated`.

@@ -7,7 +7,12 @@ use crate::web::cookie::{self, SetCookie};
 
 /// `Set-Cookie` value carrying a session. A persistent cookie lasts until the session's
 /// earliest end; otherwise it is a browser-session cookie.
-pub fn session_cookie(config: &DirConfig, id: &SessionId, record: &SessionRecord, now: u64) -> String {
+pub fn session_cookie(
+    config: &DirConfig,
+    id: &SessionId,
+    record: &SessionRecord,
+    now: u64,
+) -> String {
     let value = id.to_cookie_value();
     let max_age = config.cookie_persistent().then(|| {
         lifetime::end_time(record)
@@ -41,26 +46,55 @@ pub enum CookieLookup {
     Absent,
     /// A cookie of our name whose value is not an id: no session, and no store lookup.
     Malformed,
+    /// Two different ids under our name. A browser holds two only when another path or
+    /// domain set one — the shape of a cookie-tossing attack from a sibling host, which
+    /// would otherwise swap the victim into the attacker's session. Neither is used.
+    Ambiguous,
     Present(SessionId),
 }
 
-/// The first well-formed value of our cookie wins; a browser sends the most specific path
-/// first. Values of the wrong shape are never looked up.
+/// Every well-formed session id the request carries (at most a few): what login and logout
+/// end, so no id a client holds survives them.
+pub fn all_ids(cookie_header: Option<&str>, name: &str) -> Vec<SessionId> {
+    let mut ids: Vec<SessionId> = Vec::new();
+    let values = cookie_header
+        .into_iter()
+        .flat_map(|header| cookie::values(header, name));
+    for id in values
+        .filter_map(SessionId::from_cookie_value)
+        .take(MAX_IDS_ENDED)
+    {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// Bounds the store work a request with many cookies can cause.
+const MAX_IDS_ENDED: usize = 4;
+
+/// The session id the request carries. Values of the wrong shape are ignored (they can
+/// name no session); two different well-formed values are refused as ambiguous.
 pub fn lookup(cookie_header: Option<&str>, name: &str) -> CookieLookup {
     let Some(header) = cookie_header else {
         return CookieLookup::Absent;
     };
     let mut seen = false;
+    let mut found: Option<SessionId> = None;
     for value in cookie::values(header, name) {
         seen = true;
         if let Some(id) = SessionId::from_cookie_value(value) {
-            return CookieLookup::Present(id);
+            match &found {
+                Some(first) if *first != id => return CookieLookup::Ambiguous,
+                _ => found = Some(id),
+            }
         }
     }
-    if seen {
-        CookieLookup::Malformed
-    } else {
-        CookieLookup::Absent
+    match (found, seen) {
+        (Some(id), _) => CookieLookup::Present(id),
+        (None, true) => CookieLookup::Malformed,
+        (None, false) => CookieLookup::Absent,
     }
 }
 
@@ -74,15 +108,36 @@ mod tests {
         let value = id.to_cookie_value();
         assert_eq!(lookup(None, "memsession"), CookieLookup::Absent);
         assert_eq!(lookup(Some("other=1"), "memsession"), CookieLookup::Absent);
-        assert_eq!(lookup(Some("memsession=short"), "memsession"), CookieLookup::Malformed);
+        assert_eq!(
+            lookup(Some("memsession=short"), "memsession"),
+            CookieLookup::Malformed
+        );
         assert_eq!(
             lookup(Some(&format!("a=b; memsession={value}")), "memsession"),
             CookieLookup::Present(id.clone())
         );
         assert_eq!(
-            lookup(Some(&format!("memsession=junk; memsession={value}")), "memsession"),
-            CookieLookup::Present(id)
+            lookup(
+                Some(&format!("memsession=junk; memsession={value}")),
+                "memsession"
+            ),
+            CookieLookup::Present(id.clone())
         );
+        assert_eq!(
+            lookup(
+                Some(&format!("memsession={value}, memsession={value}")),
+                "memsession"
+            ),
+            CookieLookup::Present(id.clone()),
+            "the same id twice is not ambiguous"
+        );
+        let other = SessionId::generate().unwrap().to_cookie_value();
+        for header in [
+            format!("memsession={value}; memsession={other}"),
+            format!("memsession={other}; memsession={value}"),
+        ] {
+            assert_eq!(lookup(Some(&header), "memsession"), CookieLookup::Ambiguous);
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use crate::session_store::{CreateError, NewSession, SessionStore};
 use crate::web::navigation::{self, RequestHints};
 use crate::web::return_path;
 
-use super::cookies::{self, CookieLookup};
+use super::cookies;
 use super::query;
 
 pub struct LoginRequest<'a> {
@@ -28,8 +28,8 @@ pub struct LoginOutcome {
     pub set_cookie: String,
     pub response: LoginResponse,
     pub log_tag: String,
-    /// A client-sent session that this login revoked (log tag), if any.
-    pub replaced: Option<String>,
+    /// Client-sent sessions that this login ended (log tags).
+    pub replaced: Vec<String>,
     /// The `return` parameter was present but refused.
     pub refused_return: bool,
 }
@@ -42,13 +42,11 @@ pub fn login(
 ) -> Result<LoginOutcome, CreateError> {
     // A session the client already carries is ended, never adopted: the new login gets a
     // new id, so an id planted in the browser before login (fixation) is worthless.
-    let replaced = match cookies::lookup(request.cookie_header, config.cookie_name()) {
-        CookieLookup::Present(old) => {
-            let _ = store.delete(&old);
-            Some(old.log_tag())
-        }
-        _ => None,
-    };
+    let mut replaced = Vec::new();
+    for old in cookies::all_ids(request.cookie_header, config.cookie_name()) {
+        let _ = store.delete(&old);
+        replaced.push(old.log_tag());
+    }
     let new = NewSession {
         user: request.user.to_string(),
         auth_type: request.auth_type.to_string(),
@@ -71,7 +69,13 @@ pub fn login(
     } else {
         LoginResponse::Redirect(accepted.unwrap_or_else(|| "/".to_string()))
     };
-    Ok(LoginOutcome { set_cookie, response, log_tag: id.log_tag(), replaced, refused_return })
+    Ok(LoginOutcome {
+        set_cookie,
+        response,
+        log_tag: id.log_tag(),
+        replaced,
+        refused_return,
+    })
 }
 
 fn lifetime_end(record: &crate::session::record::SessionRecord) -> Option<u64> {
@@ -109,7 +113,10 @@ mod tests {
     fn json_strings_are_escaped() {
         assert_eq!(json_string("alice"), "\"alice\"");
         assert_eq!(json_string("a\"b\\c\n<"), "\"a\\\"b\\\\c\\u000a\\u003c\"");
-        assert_eq!(json_body("alice@EXAMPLE.TEST", Some(5)), "{\"user\":\"alice@EXAMPLE.TEST\",\"expires\":5}\n");
+        assert_eq!(
+            json_body("alice@EXAMPLE.TEST", Some(5)),
+            "{\"user\":\"alice@EXAMPLE.TEST\",\"expires\":5}\n"
+        );
         assert_eq!(json_body("a", None), "{\"user\":\"a\",\"expires\":null}\n");
     }
 }

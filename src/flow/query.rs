@@ -50,8 +50,14 @@ mod tests {
 
     #[test]
     fn finds_and_decodes_parameters() {
-        assert_eq!(parameter("return=%2Fapp%2F", "return").as_deref(), Some("/app/"));
-        assert_eq!(parameter("a=1&return=/x?y=1", "return").as_deref(), Some("/x?y=1"));
+        assert_eq!(
+            parameter("return=%2Fapp%2F", "return").as_deref(),
+            Some("/app/")
+        );
+        assert_eq!(
+            parameter("a=1&return=/x?y=1", "return").as_deref(),
+            Some("/x?y=1")
+        );
         assert_eq!(parameter("returnx=1", "return"), None);
         assert_eq!(parameter("return", "return"), None);
         assert_eq!(parameter("return=a+b", "return").as_deref(), Some("a+b"));

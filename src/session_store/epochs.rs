@@ -1,13 +1,10 @@
-//! Revocation epochs. A session is valid only while the epochs it was created under are the
+//! Revocation epochs (stored without expiry: they must outlive every session naming them). A session is valid only while the epochs it was created under are the
 //! current ones. Revoking replaces an epoch with a fresh random value. A missing epoch (never
 //! written, or evicted) matches no session: eviction fails closed, it never revives a session.
 use crate::session::record::Epoch;
 use crate::store::client::{StoreClient, StoreError};
 
 use super::CreateError;
-
-/// Epochs carry no expiry: they must live as long as any session that refers to them.
-const NEVER_EXPIRES: u64 = 0;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EpochKind {
@@ -36,7 +33,9 @@ pub fn current_or_new(
     user_key: &str,
 ) -> Result<(Epoch, Epoch), CreateError> {
     let values = client.get_multi(&[global_key, user_key])?;
-    let mut current = values.into_iter().map(|value| value.as_deref().and_then(Epoch::from_bytes));
+    let mut current = values
+        .into_iter()
+        .map(|value| value.as_deref().and_then(Epoch::from_bytes));
     let global = match current.next().flatten() {
         Some(epoch) => epoch,
         None => ensure(client, global_key)?,
@@ -50,7 +49,7 @@ pub fn current_or_new(
 
 fn ensure(client: &StoreClient, key: &str) -> Result<Epoch, CreateError> {
     let fresh = Epoch::generate().map_err(|_| CreateError::Random)?;
-    if client.add(key, &fresh.to_bytes(), NEVER_EXPIRES)? {
+    if client.add_permanent(key, &fresh.to_bytes())? {
         return Ok(fresh);
     }
     // Another login created it between our get and add: use theirs.
@@ -62,7 +61,7 @@ fn ensure(client: &StoreClient, key: &str) -> Result<Epoch, CreateError> {
 }
 
 pub fn replace(client: &StoreClient, key: &str) -> Result<(), StoreError> {
-    let fresh = Epoch::generate()
-        .map_err(|_| StoreError::Io("the OS random source failed".to_string()))?;
-    client.set(key, &fresh.to_bytes(), NEVER_EXPIRES)
+    let fresh =
+        Epoch::generate().map_err(|_| StoreError::Io("the OS random source failed".to_string()))?;
+    client.set_permanent(key, &fresh.to_bytes())
 }

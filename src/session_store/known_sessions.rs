@@ -31,7 +31,10 @@ impl KnownSessions {
 
     fn with_entries<T>(&self, work: impl FnOnce(&mut HashMap<String, Entry>) -> T) -> T {
         // A panic while holding the lock leaves only cache data behind: keep using it.
-        let mut entries = self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         work(&mut entries)
     }
 
@@ -110,8 +113,12 @@ mod tests {
 
         let on = KnownSessions::new(Duration::from_secs(1));
         on.remember_record("k", &record(), start);
-        assert!(on.fresh_record("k", start + Duration::from_millis(999)).is_some());
-        assert!(on.fresh_record("k", start + Duration::from_secs(1)).is_none());
+        assert!(on
+            .fresh_record("k", start + Duration::from_millis(999))
+            .is_some());
+        assert!(on
+            .fresh_record("k", start + Duration::from_secs(1))
+            .is_none());
         on.forget("k");
         assert!(on.fresh_record("k", start).is_none());
     }
@@ -123,6 +130,11 @@ mod tests {
             known.remember_user_epoch_key(&format!("k{n}"), "u".into());
         }
         assert!(known.with_entries(|entries| entries.len()) <= MAX_ENTRIES);
-        assert_eq!(known.user_epoch_key(&format!("k{}", MAX_ENTRIES + 4)).as_deref(), Some("u"));
+        assert_eq!(
+            known
+                .user_epoch_key(&format!("k{}", MAX_ENTRIES + 4))
+                .as_deref(),
+            Some("u")
+        );
     }
 }

@@ -120,7 +120,11 @@ impl SessionStore {
             wanted.push(key);
         }
         let mut values = self.client.get_multi(&wanted).map_err(Rejection::Store)?;
-        let user_epoch_value = if user_epoch_key.is_some() { values.pop().flatten() } else { None };
+        let user_epoch_value = if user_epoch_key.is_some() {
+            values.pop().flatten()
+        } else {
+            None
+        };
         let global_epoch_value = values.pop().flatten();
         let sealed = values.pop().flatten().ok_or(Rejection::Unknown)?;
 
@@ -149,7 +153,8 @@ impl SessionStore {
             // A failed write-back costs the session some of its window, not the request.
             refreshed = self.write(&keys, &record, now).is_ok();
         }
-        self.known.remember_record(&keys.store_key, &record, started);
+        self.known
+            .remember_record(&keys.store_key, &record, started);
         Ok(Validated {
             record,
             keys,
@@ -172,10 +177,11 @@ impl SessionStore {
             let id = SessionId::generate().map_err(|_| CreateError::Random)?;
             let keys = self.keys_for(&id);
             let sealed = record::seal(&record, &keys).map_err(CreateError::Record)?;
-            if self
-                .client
-                .add(&keys.store_key, &sealed, lifetime::store_exptime(&record, now))?
-            {
+            if self.client.add(
+                &keys.store_key,
+                &sealed,
+                lifetime::store_exptime(&record, now),
+            )? {
                 self.known
                     .remember_user_epoch_key(&keys.store_key, user_epoch_key);
                 return Ok((id, record));
@@ -208,8 +214,11 @@ impl SessionStore {
         now: u64,
     ) -> Result<(), CreateError> {
         let sealed = record::seal(record, keys).map_err(CreateError::Record)?;
-        self.client
-            .set(&keys.store_key, &sealed, lifetime::store_exptime(record, now))?;
+        self.client.set(
+            &keys.store_key,
+            &sealed,
+            lifetime::store_exptime(record, now),
+        )?;
         Ok(())
     }
 }
@@ -223,8 +232,16 @@ fn new_record(new: &NewSession, now: u64, global: Epoch, user: Epoch) -> Session
         created: now,
         last_seen: now,
         inactivity_timeout: new.inactivity_timeout.as_secs(),
-        absolute_expiry: if max_lifetime == 0 { 0 } else { now.saturating_add(max_lifetime) },
-        credential_end: if new.cap_to_credentials { credential_end } else { 0 },
+        absolute_expiry: if max_lifetime == 0 {
+            0
+        } else {
+            now.saturating_add(max_lifetime)
+        },
+        credential_end: if new.cap_to_credentials {
+            credential_end
+        } else {
+            0
+        },
         ccache: new.ccache.clone(),
         user_epoch: user,
         global_epoch: global,

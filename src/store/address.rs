@@ -21,7 +21,8 @@ impl ServerAddress {
     /// and a bare IPv6 literal. The port defaults to 11211. The error is phrased to follow a
     /// directive name, e.g. `MemSessionServers: 'x:y': port must be ...`.
     pub fn parse(s: &str) -> Result<ServerAddress, String> {
-        let fail = |why: &str| Err(format!("'{}': {}", s.escape_debug(), why));
+        let message = |why: &str| format!("'{}': {}", s.escape_debug(), why);
+        let fail = |why: &str| Err(message(why));
         if s.is_empty() {
             return fail("empty server address");
         }
@@ -51,24 +52,30 @@ impl ServerAddress {
             let port = match after {
                 "" => DEFAULT_PORT,
                 _ => match after.strip_prefix(':') {
-                    Some(port) => parse_port(port).or_else(|e| fail(e))?,
+                    Some(port) => parse_port(port).map_err(message)?,
                     None => return fail("expected ':port' after ']'"),
                 },
             };
-            return Ok(ServerAddress::Tcp { host: host.to_string(), port });
+            return Ok(ServerAddress::Tcp {
+                host: host.to_string(),
+                port,
+            });
         }
 
         // Two or more colons can only be an unbracketed IPv6 literal, which cannot carry a
         // port without becoming ambiguous.
         if s.matches(':').count() > 1 {
             if s.parse::<Ipv6Addr>().is_ok() {
-                return Ok(ServerAddress::Tcp { host: s.to_string(), port: DEFAULT_PORT });
+                return Ok(ServerAddress::Tcp {
+                    host: s.to_string(),
+                    port: DEFAULT_PORT,
+                });
             }
             return fail("write an IPv6 address with a port as '[addr]:port'");
         }
 
         let (host, port) = match s.split_once(':') {
-            Some((host, port)) => (host, parse_port(port).or_else(|e| fail(e))?),
+            Some((host, port)) => (host, parse_port(port).map_err(message)?),
             None => (s, DEFAULT_PORT),
         };
         if host.is_empty() {
@@ -77,10 +84,16 @@ impl ServerAddress {
         if host.len() > 253 {
             return fail("host name longer than 253 characters");
         }
-        if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_') {
+        if !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+        {
             return fail("host name may contain only letters, digits, '-', '.' and '_'");
         }
-        Ok(ServerAddress::Tcp { host: host.to_string(), port })
+        Ok(ServerAddress::Tcp {
+            host: host.to_string(),
+            port,
+        })
     }
 }
 
@@ -110,17 +123,29 @@ mod tests {
     use super::*;
 
     fn tcp(host: &str, port: u16) -> ServerAddress {
-        ServerAddress::Tcp { host: host.to_string(), port }
+        ServerAddress::Tcp {
+            host: host.to_string(),
+            port,
+        }
     }
 
     #[test]
     fn parses_every_accepted_form() {
         let cases = [
-            ("unix:/run/memsession/memcached.sock", ServerAddress::Unix("/run/memsession/memcached.sock".into())),
-            ("unix:relative.sock", ServerAddress::Unix("relative.sock".into())),
+            (
+                "unix:/run/memsession/memcached.sock",
+                ServerAddress::Unix("/run/memsession/memcached.sock".into()),
+            ),
+            (
+                "unix:relative.sock",
+                ServerAddress::Unix("relative.sock".into()),
+            ),
             ("127.0.0.1:11211", tcp("127.0.0.1", 11211)),
             ("127.0.0.1", tcp("127.0.0.1", 11211)),
-            ("cache-1.example.org:11311", tcp("cache-1.example.org", 11311)),
+            (
+                "cache-1.example.org:11311",
+                tcp("cache-1.example.org", 11311),
+            ),
             ("localhost", tcp("localhost", 11211)),
             ("[::1]:11212", tcp("::1", 11212)),
             ("[::1]", tcp("::1", 11211)),
@@ -157,21 +182,37 @@ mod tests {
         for (text, needle) in cases {
             let err = ServerAddress::parse(text).unwrap_err();
             assert!(err.contains(needle), "{text:?}: {err}");
-            assert!(err.starts_with(&format!("'{}'", text.escape_debug())), "{text:?}: {err}");
+            assert!(
+                err.starts_with(&format!("'{}'", text.escape_debug())),
+                "{text:?}: {err}"
+            );
         }
         let long = format!("unix:/{}", "a".repeat(107));
-        assert!(ServerAddress::parse(&long).unwrap_err().contains("longer than 107"));
+        assert!(ServerAddress::parse(&long)
+            .unwrap_err()
+            .contains("longer than 107"));
         assert!(ServerAddress::parse(&format!("unix:/{}", "a".repeat(106))).is_ok());
     }
 
     #[test]
     fn display_round_trips() {
-        for text in ["unix:/tmp/m.sock", "127.0.0.1:11211", "[::1]:11212", "cache:1"] {
+        for text in [
+            "unix:/tmp/m.sock",
+            "127.0.0.1:11211",
+            "[::1]:11212",
+            "cache:1",
+        ] {
             let parsed = ServerAddress::parse(text).unwrap();
             assert_eq!(parsed.to_string(), text);
             assert_eq!(ServerAddress::parse(&parsed.to_string()).unwrap(), parsed);
         }
-        assert_eq!(ServerAddress::parse("localhost").unwrap().to_string(), "localhost:11211");
-        assert_eq!(ServerAddress::parse("::1").unwrap().to_string(), "[::1]:11211");
+        assert_eq!(
+            ServerAddress::parse("localhost").unwrap().to_string(),
+            "localhost:11211"
+        );
+        assert_eq!(
+            ServerAddress::parse("::1").unwrap().to_string(),
+            "[::1]:11211"
+        );
     }
 }

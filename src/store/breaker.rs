@@ -57,7 +57,9 @@ impl Breaker {
 
     fn ticks(&self, now: Instant) -> u64 {
         let nanos = now.saturating_duration_since(self.base).as_nanos();
-        u64::try_from(nanos).unwrap_or(u64::MAX - 1).saturating_add(1)
+        u64::try_from(nanos)
+            .unwrap_or(u64::MAX - 1)
+            .saturating_add(1)
     }
 
     fn ticks_after(&self, now: Instant, span: Duration) -> u64 {
@@ -71,7 +73,10 @@ impl Breaker {
     pub fn try_acquire(&self, now: Instant) -> Option<Permit<'_>> {
         let until = self.open_until.load(Ordering::Acquire);
         if until == 0 {
-            return Some(Permit { breaker: self, probe: false });
+            return Some(Permit {
+                breaker: self,
+                probe: false,
+            });
         }
         if self.ticks(now) < until {
             return None;
@@ -79,7 +84,10 @@ impl Breaker {
         self.probing
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .ok()
-            .map(|_| Permit { breaker: self, probe: true })
+            .map(|_| Permit {
+                breaker: self,
+                probe: true,
+            })
     }
 
     pub fn state(&self, now: Instant) -> BreakerState {
@@ -101,14 +109,19 @@ impl Breaker {
     }
 
     fn record_failure(&self, probe: bool, now: Instant) {
-        let failures = self.failures.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let failures = self
+            .failures
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
         let until = self.ticks_after(now, self.interval);
         if probe {
             self.open_until.store(until, Ordering::Release);
         } else if failures >= self.threshold {
             // Only the failure that trips it sets the window: stragglers that were already
             // under way when it opened must not keep pushing the probe further away.
-            let _ = self.open_until.compare_exchange(0, until, Ordering::AcqRel, Ordering::Acquire);
+            let _ = self
+                .open_until
+                .compare_exchange(0, until, Ordering::AcqRel, Ordering::Acquire);
         }
     }
 }
@@ -189,8 +202,14 @@ mod tests {
         assert_eq!(b.state(at(t0, 2002)), BreakerState::HalfOpen);
         let probe = b.try_acquire(at(t0, 2002)).expect("the probe");
         assert!(probe.is_probe());
-        assert!(b.try_acquire(at(t0, 2003)).is_none(), "only one probe at a time");
-        assert!(b.try_acquire(at(t0, 5000)).is_none(), "a slow probe still blocks others");
+        assert!(
+            b.try_acquire(at(t0, 2003)).is_none(),
+            "only one probe at a time"
+        );
+        assert!(
+            b.try_acquire(at(t0, 5000)).is_none(),
+            "a slow probe still blocks others"
+        );
         probe.success();
 
         assert_eq!(b.state(at(t0, 2004)), BreakerState::Closed);
@@ -211,7 +230,9 @@ mod tests {
         probe.failure(at(t0, 2700));
         assert!(b.try_acquire(at(t0, 2701)).is_none());
         assert!(b.try_acquire(at(t0, 4699)).is_none());
-        let probe = b.try_acquire(at(t0, 4700)).expect("next probe after the new interval");
+        let probe = b
+            .try_acquire(at(t0, 4700))
+            .expect("next probe after the new interval");
         probe.success();
         assert!(b.try_acquire(at(t0, 4701)).is_some());
     }

@@ -1,1 +1,944 @@
-//! TODO
+//! The store client shared by every request thread of a process.
+//!
+//! Made in the parent before fork, it opens nothing. Each process opens its own connections on
+//! first use and keeps them in a bounded idle stack per server; a connection remembers the pid
+//! that opened it, and one inherited across a fork is closed, never used. A connection goes back
+//! to the stack only after a fully successful exchange: after any error its protocol state is
+//! unknown and it is dropped.
+//!
+//! Every operation is bounded by one deadline (`timeout` from its start) covering connect,
+//! writes and reads. A circuit breaker per server turns repeated failures into an immediate
+//! [`StoreError::CircuitOpen`] (see [`super::breaker`]).
+//!
+//! No threads are started, ever: this runs inside httpd children.
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::address::ServerAddress;
+use super::breaker::{Breaker, BreakerState, Permit};
+use super::connection::{Connection, UnixConnect};
+use super::meta::{self, SetMode, Status, MAX_VALUE_LEN};
+use super::routing::server_for_key;
+
+/// Idle connections kept per server and process; more are closed when handed back.
+pub const MAX_IDLE_PER_SERVER: usize = 64;
+/// Keys pipelined in one round trip (more are sent in further round trips). All the requests
+/// are written before any reply is read, so they must fit in the socket buffers: a pipeline
+/// larger than those could stall, the server blocked writing replies not yet read.
+pub const MAX_PIPELINE: usize = 32;
+/// A `stats` answer longer than this is not memcached.
+const MAX_STATS: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The server did not answer within the operation's timeout.
+    Timeout,
+    /// Could not connect (refused, no such socket, unresolvable name).
+    Connect(String),
+    /// The connection failed mid-exchange (reset, closed by the server).
+    Io(String),
+    /// The server's reply was malformed, oversized or out of step.
+    Protocol(String),
+    /// The server failed repeatedly and is not being asked until its breaker lets a probe by.
+    CircuitOpen,
+    /// Empty, longer than 250 bytes, or containing whitespace or control characters.
+    InvalidKey,
+    /// The server answered with an error (`SERVER_ERROR`, `CLIENT_ERROR`, `ERROR`).
+    ServerError(String),
+    /// A request this client refuses to send: an expiry that is not an absolute time, a value
+    /// over 1 MiB, a server index out of range, no server configured.
+    InvalidArgument(String),
+}
+
+impl StoreError {
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, StoreError::Timeout)
+    }
+
+    /// Whether this says the server (or the path to it) is unhealthy; these are what the
+    /// circuit breaker counts. A server that answers with an error is alive.
+    pub fn is_server_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Timeout
+                | StoreError::Connect(_)
+                | StoreError::Io(_)
+                | StoreError::Protocol(_)
+        )
+    }
+
+    fn at(self, address: &ServerAddress) -> StoreError {
+        match self {
+            StoreError::Io(m) => StoreError::Io(format!("{address}: {m}")),
+            StoreError::Protocol(m) => StoreError::Protocol(format!("{address}: {m}")),
+            StoreError::ServerError(m) => StoreError::ServerError(format!("{address}: {m}")),
+            other => other,
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Timeout => f.write_str("memcached did not answer in time"),
+            StoreError::Connect(m) => write!(f, "cannot connect to memcached: {m}"),
+            StoreError::Io(m) => write!(f, "memcached connection failed: {m}"),
+            StoreError::Protocol(m) => write!(f, "bad reply from memcached: {m}"),
+            StoreError::CircuitOpen => {
+                f.write_str("memcached is marked down after repeated failures")
+            }
+            StoreError::InvalidKey => f.write_str("invalid memcached key"),
+            StoreError::ServerError(m) => write!(f, "memcached error: {m}"),
+            StoreError::InvalidArgument(m) => write!(f, "invalid store request: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+struct Node {
+    idle: Mutex<Vec<Connection>>,
+    breaker: Breaker,
+}
+
+pub struct StoreClient {
+    servers: Vec<ServerAddress>,
+    nodes: Vec<Node>,
+    timeout: Duration,
+    unix_connect: Option<UnixConnect>,
+}
+
+impl fmt::Debug for StoreClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreClient")
+            .field("servers", &self.servers)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// Requests written to one server of a multi-get, replies not yet read.
+struct Flight<'a> {
+    server: usize,
+    permit: Permit<'a>,
+    conn: Connection,
+    reused: bool,
+}
+
+impl StoreClient {
+    /// Opens nothing: connections are made on first use, by the process that uses them.
+    pub fn new(servers: Vec<ServerAddress>, timeout: Duration) -> StoreClient {
+        let base = Instant::now();
+        let nodes = servers
+            .iter()
+            .map(|_| Node {
+                idle: Mutex::new(Vec::new()),
+                breaker: Breaker::new(base),
+            })
+            .collect();
+        StoreClient {
+            servers,
+            nodes,
+            timeout,
+            unix_connect: None,
+        }
+    }
+
+    /// Connects UNIX sockets with `connect`, which must honour the time it is given, instead
+    /// of std's connect, which can block without bound on a server that stopped accepting.
+    pub fn with_unix_connect(mut self, connect: UnixConnect) -> StoreClient {
+        self.unix_connect = Some(connect);
+        self
+    }
+
+    pub fn servers(&self) -> &[ServerAddress] {
+        &self.servers
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The server holding `key` (see [`super::routing`] for the contract).
+    pub fn server_index(&self, key: &str) -> usize {
+        server_for_key(key, self.servers.len())
+    }
+
+    /// Values in the order of `keys`, `None` for a miss. One round trip per
+    /// [`MAX_PIPELINE`] keys, whatever the number of servers involved: all requests are
+    /// written to every server concerned before any reply is read. Any failure fails the
+    /// whole call (a miss is never made up from an error).
+    pub fn get_multi(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        for key in keys {
+            meta::validate_key(key)?;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.node(0)?;
+        let deadline = self.deadline();
+        let mut values = vec![None; keys.len()];
+        for (keys, values) in keys
+            .chunks(MAX_PIPELINE)
+            .zip(values.chunks_mut(MAX_PIPELINE))
+        {
+            self.get_batch(keys, values, deadline)?;
+        }
+        Ok(values)
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_multi(&[key])?.pop().flatten())
+    }
+
+    /// Stores only if the key is absent: `Ok(false)` if it exists. `exptime` is an absolute
+    /// unix time; 0 and other values memcached would read as "never" or relative are refused.
+    pub fn add(&self, key: &str, value: &[u8], exptime: u64) -> Result<bool, StoreError> {
+        let exptime = check_write(key, value, exptime)?;
+        self.store(key, value, exptime, SetMode::Add)
+    }
+
+    /// Stores unconditionally. `exptime` as for [`StoreClient::add`].
+    pub fn set(&self, key: &str, value: &[u8], exptime: u64) -> Result<(), StoreError> {
+        let exptime = check_write(key, value, exptime)?;
+        self.store_unconditionally(key, value, exptime)
+    }
+
+    /// `add` for an item that must never expire (revocation epochs: they must outlive every
+    /// session that refers to them). Explicit, so session writes can never be immortal.
+    pub fn add_permanent(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        check_value(key, value)?;
+        self.store(key, value, NEVER_EXPIRES, SetMode::Add)
+    }
+
+    /// `set` for an item that must never expire, as for [`StoreClient::add_permanent`].
+    pub fn set_permanent(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        check_value(key, value)?;
+        self.store_unconditionally(key, value, NEVER_EXPIRES)
+    }
+
+    fn store_unconditionally(&self, key: &str, value: &[u8], token: u64) -> Result<(), StoreError> {
+        if self.store(key, value, token, SetMode::Set)? {
+            Ok(())
+        } else {
+            // The server is fine but declined (e.g. a proxy or a full slab class).
+            Err(StoreError::ServerError("NS (not stored)".to_string()))
+        }
+    }
+
+    fn store(
+        &self,
+        key: &str,
+        value: &[u8],
+        token: u64,
+        mode: SetMode,
+    ) -> Result<bool, StoreError> {
+        self.call(self.server_index(key), |conn, deadline| {
+            meta::encode_set(conn.start(), key, value, token, mode);
+            conn.send(deadline)?;
+            let reply = conn.read_reply(deadline)?;
+            match reply.status {
+                Status::Done => Ok(true),
+                Status::NotStored => Ok(false),
+                other => Err(unexpected("ms", other)),
+            }
+        })
+    }
+
+    /// `Ok(false)` if there was nothing to delete.
+    pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        meta::validate_key(key)?;
+        self.call(self.server_index(key), |conn, deadline| {
+            meta::encode_delete(conn.start(), key);
+            conn.send(deadline)?;
+            let reply = conn.read_reply(deadline)?;
+            match reply.status {
+                Status::Done => Ok(true),
+                Status::NotFound => Ok(false),
+                other => Err(unexpected("md", other)),
+            }
+        })
+    }
+
+    /// The server's version string (`version` command), for health checks.
+    pub fn version(&self, server: usize) -> Result<String, StoreError> {
+        self.call(server, |conn, deadline| {
+            conn.start().extend_from_slice(b"version\r\n");
+            conn.send(deadline)?;
+            let line = conn.read_line(deadline)?;
+            match line.strip_prefix(b"VERSION ") {
+                Some(version) if !version.is_empty() => Ok(meta::printable(version, 64)),
+                _ => Err(StoreError::Protocol(format!(
+                    "unexpected reply to version: \"{}\"",
+                    meta::printable(line, 64)
+                ))),
+            }
+        })
+    }
+
+    /// The server's `stats` as (name, value) pairs, in the server's order.
+    pub fn stats(&self, server: usize) -> Result<Vec<(String, String)>, StoreError> {
+        self.call(server, |conn, deadline| {
+            conn.start().extend_from_slice(b"stats\r\n");
+            conn.send(deadline)?;
+            let mut stats = Vec::new();
+            loop {
+                let line = conn.read_line(deadline)?;
+                if line == b"END" {
+                    return Ok(stats);
+                }
+                let pair = line.strip_prefix(b"STAT ").and_then(|stat| {
+                    let space = stat.iter().position(|&b| b == b' ')?;
+                    Some((
+                        meta::printable(&stat[..space], 64),
+                        meta::printable(&stat[space + 1..], 256),
+                    ))
+                });
+                match pair {
+                    Some(pair) if stats.len() < MAX_STATS => stats.push(pair),
+                    _ => {
+                        return Err(StoreError::Protocol(format!(
+                            "unexpected line in stats: \"{}\"",
+                            meta::printable(line, 64)
+                        )))
+                    }
+                }
+            }
+        })
+    }
+
+    /// Closes every pooled connection of this process (child exit, graceful restart), and any
+    /// inherited from a parent.
+    pub fn close_idle(&self) {
+        for node in &self.nodes {
+            let idle = std::mem::take(&mut *lock(&node.idle));
+            drop(idle);
+        }
+    }
+
+    /// The breaker of a server, for metrics. `None` if there is no such server.
+    pub fn breaker_state(&self, server: usize) -> Option<BreakerState> {
+        Some(self.nodes.get(server)?.breaker.state(Instant::now()))
+    }
+
+    /// Pooled connections of a server (any process's: inherited ones are only weeded out when
+    /// met), for metrics and tests.
+    pub fn idle_connections(&self, server: usize) -> usize {
+        self.nodes
+            .get(server)
+            .map_or(0, |node| lock(&node.idle).len())
+    }
+
+    /// When the operation starting now must be over.
+    fn deadline(&self) -> Instant {
+        let now = Instant::now();
+        // An absurd timeout must not panic on overflow; a day is "no bound" in practice.
+        now.checked_add(self.timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400))
+    }
+
+    fn node(&self, server: usize) -> Result<&Node, StoreError> {
+        self.nodes.get(server).ok_or_else(|| {
+            StoreError::InvalidArgument(match self.nodes.len() {
+                0 => "no memcached server configured".to_string(),
+                n => format!("no memcached server #{server} (there are {n})"),
+            })
+        })
+    }
+
+    /// One exchange with one server, under its breaker.
+    fn call<T>(
+        &self,
+        server: usize,
+        mut exchange: impl FnMut(&mut Connection, Instant) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let deadline = self.deadline();
+        let node = self.node(server)?;
+        let permit = node
+            .breaker
+            .try_acquire(Instant::now())
+            .ok_or(StoreError::CircuitOpen)?;
+        let result = self.call_on(server, deadline, &mut exchange);
+        self.conclude(server, permit, result)
+    }
+
+    fn call_on<T>(
+        &self,
+        server: usize,
+        deadline: Instant,
+        exchange: &mut impl FnMut(&mut Connection, Instant) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (mut conn, reused) = self.open(server, deadline)?;
+        let mut result =
+            exchange(&mut conn, deadline).and_then(|value| conn.finish().map(|()| value));
+        if let Err(error) = &result {
+            if reused && is_stale(error) && !conn.received_any() {
+                conn = self.connect(server, deadline)?;
+                result =
+                    exchange(&mut conn, deadline).and_then(|value| conn.finish().map(|()| value));
+            }
+        }
+        let value = result?;
+        self.checkin(server, conn);
+        Ok(value)
+    }
+
+    fn get_batch(
+        &self,
+        keys: &[&str],
+        values: &mut [Option<Vec<u8>>],
+        deadline: Instant,
+    ) -> Result<(), StoreError> {
+        let mut route = [0usize; MAX_PIPELINE];
+        for (server, key) in route.iter_mut().zip(keys) {
+            *server = self.server_index(key);
+        }
+        let route = &route[..keys.len()];
+
+        // Admission first, for every server involved: if one is refused, nothing is sent.
+        let now = Instant::now();
+        let mut admitted: [Option<(usize, Permit<'_>)>; MAX_PIPELINE] =
+            std::array::from_fn(|_| None);
+        let mut count = 0;
+        for &server in route {
+            if admitted[..count]
+                .iter()
+                .flatten()
+                .any(|(s, _)| *s == server)
+            {
+                continue;
+            }
+            let permit = self.nodes[server]
+                .breaker
+                .try_acquire(now)
+                .ok_or(StoreError::CircuitOpen)?;
+            admitted[count] = Some((server, permit));
+            count += 1;
+        }
+
+        // Connections to every server next, so that a server that cannot be reached (the
+        // common failure) costs the others nothing: no request is sent anywhere.
+        let mut flights: [Option<Flight<'_>>; MAX_PIPELINE] = std::array::from_fn(|_| None);
+        for (slot, admission) in flights.iter_mut().zip(admitted.iter_mut().take(count)) {
+            let Some((server, permit)) = admission.take() else {
+                continue;
+            };
+            match self.open(server, deadline) {
+                Ok((conn, reused)) => {
+                    *slot = Some(Flight {
+                        server,
+                        permit,
+                        conn,
+                        reused,
+                    })
+                }
+                // Unsettled permits of the other servers are released without a verdict.
+                Err(error) => return self.conclude(server, permit, Err(error)),
+            }
+        }
+        // Every request goes out before any reply is awaited: one round trip for the farm.
+        for slot in flights.iter_mut().take(count) {
+            let Some(flight) = slot.as_mut() else {
+                continue;
+            };
+            if let Err(error) = self.send_gets(flight, keys, route, deadline) {
+                let Some(Flight { server, permit, .. }) = slot.take() else {
+                    continue;
+                };
+                return self.conclude(server, permit, Err(error));
+            }
+        }
+        for flight in flights.iter_mut().take(count).filter_map(Option::take) {
+            let Flight {
+                server,
+                permit,
+                conn,
+                reused,
+            } = flight;
+            let result = self.recv_gets(server, conn, reused, keys, route, values, deadline);
+            self.conclude(server, permit, result)?;
+        }
+        Ok(())
+    }
+
+    fn send_gets(
+        &self,
+        flight: &mut Flight<'_>,
+        keys: &[&str],
+        route: &[usize],
+        deadline: Instant,
+    ) -> Result<(), StoreError> {
+        encode_gets(&mut flight.conn, flight.server, keys, route);
+        match flight.conn.send(deadline) {
+            Ok(()) => Ok(()),
+            Err(error) if flight.reused && is_stale(&error) => {
+                flight.conn = self.connect(flight.server, deadline)?;
+                flight.reused = false;
+                encode_gets(&mut flight.conn, flight.server, keys, route);
+                flight.conn.send(deadline)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn recv_gets(
+        &self,
+        server: usize,
+        mut conn: Connection,
+        reused: bool,
+        keys: &[&str],
+        route: &[usize],
+        values: &mut [Option<Vec<u8>>],
+        deadline: Instant,
+    ) -> Result<(), StoreError> {
+        let mut result = read_gets(&mut conn, server, route, values, deadline);
+        if let Err(error) = &result {
+            if reused && is_stale(error) && !conn.received_any() {
+                conn = self.connect(server, deadline)?;
+                encode_gets(&mut conn, server, keys, route);
+                conn.send(deadline)?;
+                result = read_gets(&mut conn, server, route, values, deadline);
+            }
+        }
+        result?;
+        self.checkin(server, conn);
+        Ok(())
+    }
+
+    /// Settles the breaker with the outcome and names the server in the error.
+    fn conclude<T>(
+        &self,
+        server: usize,
+        permit: Permit<'_>,
+        result: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        match result {
+            Ok(value) => {
+                permit.success();
+                Ok(value)
+            }
+            Err(error) => {
+                if error.is_server_failure() {
+                    permit.failure(Instant::now());
+                } else {
+                    permit.success();
+                }
+                Err(error.at(&self.servers[server]))
+            }
+        }
+    }
+
+    /// A pooled connection of this process (`true`), or a new one (`false`).
+    fn open(&self, server: usize, deadline: Instant) -> Result<(Connection, bool), StoreError> {
+        match self.checkout(server) {
+            Some(conn) => Ok((conn, true)),
+            None => Ok((self.connect(server, deadline)?, false)),
+        }
+    }
+
+    fn connect(&self, server: usize, deadline: Instant) -> Result<Connection, StoreError> {
+        Connection::connect(&self.servers[server], deadline, self.unix_connect)
+    }
+
+    fn checkout(&self, server: usize) -> Option<Connection> {
+        let pid = std::process::id();
+        let mut idle = lock(&self.nodes[server].idle);
+        // An inherited connection is dropped here: that closes only this process's copy of the
+        // descriptor, and nothing is ever written to it.
+        while let Some(conn) = idle.pop() {
+            if conn.pid() == pid {
+                return Some(conn);
+            }
+        }
+        None
+    }
+
+    fn checkin(&self, server: usize, conn: Connection) {
+        let mut idle = lock(&self.nodes[server].idle);
+        if idle.len() < MAX_IDLE_PER_SERVER {
+            idle.push(conn);
+        }
+    }
+}
+
+/// A poisoned pool is still a valid stack of connections: nothing panics while holding it,
+/// and if something did, the worst case is a connection that is dropped later.
+fn lock(idle: &Mutex<Vec<Connection>>) -> MutexGuard<'_, Vec<Connection>> {
+    idle.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A broken connection, as opposed to a slow or confused server. On a pooled connection with
+/// no reply byte received yet, that is the server having closed it while idle (restart, idle
+/// timeout): worth one retry on a fresh connection within the same deadline.
+fn is_stale(error: &StoreError) -> bool {
+    matches!(error, StoreError::Io(_))
+}
+
+fn check_write(key: &str, value: &[u8], exptime: u64) -> Result<u64, StoreError> {
+    check_value(key, value)?;
+    meta::exptime_token(exptime)
+}
+
+/// memcached's own spelling of "no expiry".
+const NEVER_EXPIRES: u64 = 0;
+
+fn check_value(key: &str, value: &[u8]) -> Result<(), StoreError> {
+    meta::validate_key(key)?;
+    if value.len() > MAX_VALUE_LEN {
+        return Err(StoreError::InvalidArgument(format!(
+            "value of {} bytes exceeds the {MAX_VALUE_LEN}-byte cap",
+            value.len()
+        )));
+    }
+    Ok(())
+}
+
+fn encode_gets(conn: &mut Connection, server: usize, keys: &[&str], route: &[usize]) {
+    let buf = conn.start();
+    for (index, (key, _)) in keys
+        .iter()
+        .zip(route)
+        .enumerate()
+        .filter(|(_, (_, &s))| s == server)
+    {
+        meta::encode_get(buf, key, index as u32);
+    }
+}
+
+fn read_gets(
+    conn: &mut Connection,
+    server: usize,
+    route: &[usize],
+    values: &mut [Option<Vec<u8>>],
+    deadline: Instant,
+) -> Result<(), StoreError> {
+    for (index, (value, _)) in values
+        .iter_mut()
+        .zip(route)
+        .enumerate()
+        .filter(|(_, (_, &s))| s == server)
+    {
+        let reply = conn.read_reply(deadline)?;
+        if !meta::opaque_matches(reply.flags, index as u32) {
+            return Err(StoreError::Protocol(format!(
+                "reply for request {} arrived where {index} was expected",
+                meta::printable(meta::opaque(reply.flags).unwrap_or_default(), 16)
+            )));
+        }
+        *value = match reply.status {
+            Status::Value => Some(reply.data.to_vec()),
+            Status::Miss => None,
+            other => return Err(unexpected("mg", other)),
+        };
+    }
+    conn.finish()
+}
+
+fn unexpected(command: &str, status: Status) -> StoreError {
+    StoreError::Protocol(format!("unexpected {status:?} reply to {command}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+    use std::path::PathBuf;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn the_client_is_shared_across_threads() {
+        assert_send_sync::<StoreClient>();
+        assert_send_sync::<StoreError>();
+    }
+
+    #[test]
+    fn new_opens_nothing() {
+        let client = StoreClient::new(
+            vec![
+                ServerAddress::Unix("/nonexistent/a.sock".into()),
+                ServerAddress::parse("127.0.0.1:1").unwrap(),
+            ],
+            Duration::from_millis(100),
+        );
+        assert_eq!(client.idle_connections(0) + client.idle_connections(1), 0);
+        assert_eq!(client.breaker_state(0), Some(BreakerState::Closed));
+        assert_eq!(client.breaker_state(2), None);
+    }
+
+    #[test]
+    fn bad_requests_never_reach_the_network() {
+        // Every server unreachable: any attempt would be a Connect error.
+        let client = StoreClient::new(
+            vec![ServerAddress::Unix("/nonexistent/a.sock".into())],
+            Duration::from_millis(100),
+        );
+        assert_eq!(client.get("a b"), Err(StoreError::InvalidKey));
+        assert_eq!(client.get_multi(&["ok", ""]), Err(StoreError::InvalidKey));
+        assert_eq!(client.delete(&"k".repeat(251)), Err(StoreError::InvalidKey));
+        assert_eq!(
+            client.set("k\r\nflush_all", b"v", 2_000_000_000),
+            Err(StoreError::InvalidKey)
+        );
+        assert!(matches!(
+            client.set("k", b"v", 0),
+            Err(StoreError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            client.add("k", b"v", 3600),
+            Err(StoreError::InvalidArgument(_))
+        ));
+        let big = vec![0u8; MAX_VALUE_LEN + 1];
+        assert!(matches!(
+            client.set("k", &big, 2_000_000_000),
+            Err(StoreError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            client.version(1),
+            Err(StoreError::InvalidArgument(_))
+        ));
+        assert_eq!(client.get_multi(&[]), Ok(vec![]));
+        assert_eq!(client.node(0).unwrap().breaker.consecutive_failures(), 0);
+
+        let empty = StoreClient::new(vec![], Duration::from_millis(100));
+        let err = empty.get("k").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::InvalidArgument(m) if m.contains("no memcached server")),
+            "{err}"
+        );
+    }
+
+    /// A scripted server on a UNIX socket: each accepted connection is handed to `handler`
+    /// on its own thread (test code only).
+    struct FakeServer {
+        path: PathBuf,
+    }
+
+    impl FakeServer {
+        fn start(
+            name: &str,
+            handler: impl Fn(usize, UnixStream) + Send + Sync + 'static,
+        ) -> FakeServer {
+            let dir =
+                std::env::temp_dir().join(format!("memsession-unit-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("fake.sock");
+            let listener = UnixListener::bind(&path).unwrap();
+            let handler = std::sync::Arc::new(handler);
+            std::thread::spawn(move || {
+                for (n, stream) in listener.incoming().enumerate() {
+                    let Ok(stream) = stream else { return };
+                    let handler = handler.clone();
+                    std::thread::spawn(move || handler(n, stream));
+                }
+            });
+            FakeServer { path }
+        }
+
+        fn client(&self) -> StoreClient {
+            StoreClient::new(
+                vec![ServerAddress::Unix(self.path.clone())],
+                Duration::from_millis(300),
+            )
+        }
+    }
+
+    impl Drop for FakeServer {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.path.parent().unwrap());
+        }
+    }
+
+    /// Answers each `mg` line with a hit whose value is the key, echoing the opaque; closes
+    /// the connection after `exchanges` writes from the client.
+    fn echo_gets(mut stream: UnixStream, exchanges: usize) {
+        let mut buf = vec![0u8; 64 * 1024];
+        for _ in 0..exchanges {
+            let n = match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let mut reply = Vec::new();
+            for line in String::from_utf8_lossy(&buf[..n]).split_terminator("\r\n") {
+                let words: Vec<&str> = line.split(' ').collect();
+                reply.extend(
+                    format!("VA {} {}\r\n{}\r\n", words[1].len(), words[3], words[1]).bytes(),
+                );
+            }
+            if stream.write_all(&reply).is_err() {
+                return;
+            }
+        }
+    }
+
+    #[test]
+    fn a_connection_closed_by_the_server_while_idle_is_retried_once() {
+        // Each connection answers one request, then the server closes it.
+        let server = FakeServer::start("stale", |_, stream| echo_gets(stream, 1));
+        let client = server.client();
+        assert_eq!(client.get("a").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(client.idle_connections(0), 1);
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(
+            client.get_multi(&["b", "c"]).unwrap(),
+            vec![Some(b"b".to_vec()), Some(b"c".to_vec())]
+        );
+        assert_eq!(client.node(0).unwrap().breaker.consecutive_failures(), 0);
+    }
+
+    #[test]
+    fn a_reply_out_of_step_is_a_protocol_error_and_the_connection_is_dropped() {
+        let server = FakeServer::start("opaque", |_, mut stream| {
+            let mut buf = [0u8; 256];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"VA 1 O1\r\nx\r\nVA 1 O0\r\ny\r\n");
+            let _ = stream.read(&mut buf);
+        });
+        let client = server.client();
+        let err = client.get_multi(&["a", "b"]).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Protocol(m) if m.contains("expected") && m.contains("unix:")),
+            "{err}"
+        );
+        assert_eq!(client.idle_connections(0), 0);
+        assert_eq!(client.node(0).unwrap().breaker.consecutive_failures(), 1);
+    }
+
+    #[test]
+    fn a_server_error_leaves_the_breaker_alone() {
+        let server = FakeServer::start("srverr", |_, mut stream| {
+            let mut buf = [0u8; 256];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(b"SERVER_ERROR out of memory storing object\r\n");
+            let _ = stream.read(&mut buf);
+        });
+        let client = server.client();
+        let err = client.set("k", b"v", 2_000_000_000).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::ServerError(m) if m.contains("out of memory")),
+            "{err}"
+        );
+        assert!(!err.is_server_failure());
+        assert_eq!(client.node(0).unwrap().breaker.consecutive_failures(), 0);
+        assert_eq!(client.idle_connections(0), 0);
+    }
+
+    #[test]
+    fn a_connection_from_another_process_is_closed_unused() {
+        let server = FakeServer::start("pid", |_, stream| echo_gets(stream, 10));
+        let client = server.client();
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let mut inherited = Connection::from_unix_stream(ours);
+        inherited.set_pid(std::process::id().wrapping_add(1));
+        lock(&client.nodes[0].idle).push(inherited);
+
+        assert_eq!(client.get("k").unwrap(), Some(b"k".to_vec()));
+        // The inherited socket saw no byte and was closed.
+        let mut got = Vec::new();
+        theirs
+            .set_read_timeout(Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(theirs.read_to_end(&mut got).unwrap(), 0);
+        assert_eq!(client.idle_connections(0), 1);
+    }
+
+    #[test]
+    fn the_idle_pool_is_bounded_and_close_idle_empties_it() {
+        let server = FakeServer::start("pool", |_, stream| echo_gets(stream, 1000));
+        let client = server.client();
+        for _ in 0..MAX_IDLE_PER_SERVER + 5 {
+            let conn = client
+                .connect(0, Instant::now() + Duration::from_secs(1))
+                .unwrap();
+            client.checkin(0, conn);
+        }
+        assert_eq!(client.idle_connections(0), MAX_IDLE_PER_SERVER);
+        client.close_idle();
+        assert_eq!(client.idle_connections(0), 0);
+    }
+
+    #[test]
+    fn a_big_multi_get_is_split_into_bounded_pipelines() {
+        let server = FakeServer::start("pipeline", |_, stream| echo_gets(stream, 1000));
+        let client = server.client();
+        let keys: Vec<String> = (0..MAX_PIPELINE * 2 + 3)
+            .map(|i| format!("key{i}"))
+            .collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let values = client.get_multi(&refs).unwrap();
+        let want: Vec<Option<Vec<u8>>> =
+            keys.iter().map(|k| Some(k.clone().into_bytes())).collect();
+        assert_eq!(values, want);
+        assert_eq!(client.idle_connections(0), 1);
+    }
+
+    #[test]
+    fn a_silent_server_times_out_and_trips_the_breaker() {
+        let server = FakeServer::start("silent", |_, stream| {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(stream);
+        });
+        let client = server.client();
+        for _ in 0..3 {
+            let started = Instant::now();
+            assert_eq!(client.get("k"), Err(StoreError::Timeout));
+            assert!(
+                started.elapsed() < Duration::from_millis(350),
+                "{:?}",
+                started.elapsed()
+            );
+        }
+        let started = Instant::now();
+        assert_eq!(client.get("k"), Err(StoreError::CircuitOpen));
+        assert!(
+            started.elapsed() < Duration::from_millis(20),
+            "no network, no wait"
+        );
+        assert_eq!(client.breaker_state(0), Some(BreakerState::Open));
+    }
+
+    #[test]
+    fn errors_read_well() {
+        assert_eq!(
+            StoreError::Timeout.to_string(),
+            "memcached did not answer in time"
+        );
+        assert!(StoreError::Timeout.is_timeout());
+        assert!(!StoreError::CircuitOpen.is_timeout());
+        assert!(StoreError::Connect("unix:/x: No such file".into())
+            .to_string()
+            .contains("unix:/x"));
+    }
+
+    #[test]
+    fn stats_and_version_parse() {
+        let server = FakeServer::start("stats", |_, stream| {
+            let mut out = stream.try_clone().unwrap();
+            for line in BufReader::new(stream).lines() {
+                let reply: &[u8] = match line.unwrap().as_str() {
+                    "version" => b"VERSION 1.6.18\r\n",
+                    "stats" => b"STAT pid 42\r\nSTAT libevent 2.1.12-stable\r\nSTAT odd value with spaces\r\nEND\r\n",
+                    _ => b"ERROR\r\n",
+                };
+                out.write_all(reply).unwrap();
+            }
+        });
+        let client = server.client();
+        assert_eq!(client.version(0).unwrap(), "1.6.18");
+        let stats = client.stats(0).unwrap();
+        assert_eq!(stats[0], ("pid".to_string(), "42".to_string()));
+        assert_eq!(
+            stats[2],
+            ("odd".to_string(), "value with spaces".to_string())
+        );
+        assert_eq!(
+            client.idle_connections(0),
+            1,
+            "the same connection served both"
+        );
+    }
+}

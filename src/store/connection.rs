@@ -1,1 +1,491 @@
-//! TODO
+//! One connection to one memcached server, with its own reusable buffers, and every blocking
+//! call bounded by the operation's deadline.
+//!
+//! A connection never calls `shutdown()`: after a fork the parent and child share the socket,
+//! and a shutdown would cut it for both. Dropping only closes this process's descriptor.
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::address::ServerAddress;
+use super::client::StoreError;
+use super::meta::{self, Status, MAX_LINE_LEN, MAX_VALUE_LEN};
+
+const INITIAL_READ_BUF: usize = 4096;
+/// A connection that once carried a large value gives the memory back before being pooled,
+/// so an idle pool costs kilobytes, not megabytes.
+const KEEP_BUF: usize = 64 * 1024;
+/// The largest single reply: a line, a capped value and CRLF.
+const MAX_READ_BUF: usize = MAX_LINE_LEN + 2 + MAX_VALUE_LEN + 2;
+
+#[derive(Debug)]
+enum Stream {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Stream {
+    fn set_read_timeout(&self, timeout: Duration) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_read_timeout(Some(timeout)),
+            Stream::Tcp(s) => s.set_read_timeout(Some(timeout)),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Duration) -> io::Result<()> {
+        match self {
+            Stream::Unix(s) => s.set_write_timeout(Some(timeout)),
+            Stream::Tcp(s) => s.set_write_timeout(Some(timeout)),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Unix(s) => s.read(buf),
+            Stream::Tcp(s) => s.read(buf),
+        }
+    }
+
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // std sends on TCP with MSG_NOSIGNAL; on UNIX sockets it does so only since Rust
+        // 1.89. Before that a write to a server that went away raises SIGPIPE, which httpd
+        // children and Rust binaries ignore, so it surfaces here as EPIPE either way.
+        match self {
+            Stream::Unix(s) => s.write(buf),
+            Stream::Tcp(s) => s.write(buf),
+        }
+    }
+}
+
+/// Connects a UNIX stream socket within the given time (a non-blocking connect and a wait for
+/// writability), returning `TimedOut` when the time is up. std cannot do this without
+/// `unsafe`, so code that may use it (the Apache layer) can supply one; see
+/// [`super::client::StoreClient::with_unix_connect`].
+pub type UnixConnect = fn(&Path, Duration) -> io::Result<UnixStream>;
+
+/// One reply, borrowed from the connection's read buffer until the next read.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Reply<'a> {
+    pub status: Status,
+    pub flags: &'a [u8],
+    pub data: &'a [u8],
+}
+
+pub struct Connection {
+    stream: Stream,
+    pid: u32,
+    wbuf: Vec<u8>,
+    /// Storage for incoming bytes; `rbuf[rpos..rlen]` is received but not yet consumed.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    rlen: usize,
+    /// Whether any reply byte arrived during the current exchange.
+    received: bool,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("stream", &self.stream)
+            .field("pid", &self.pid)
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connects within the deadline. TCP gets TCP_NODELAY: requests are single small writes
+    /// that must not wait for an ACK.
+    pub fn connect(
+        address: &ServerAddress,
+        deadline: Instant,
+        unix_connect: Option<UnixConnect>,
+    ) -> Result<Connection, StoreError> {
+        let stream = match address {
+            ServerAddress::Unix(path) => {
+                let left = remaining(deadline)?;
+                // std's UNIX connect has no timeout: it blocks while the server's accept
+                // backlog is full (see the store module docs), hence the optional hook.
+                let stream = match unix_connect {
+                    Some(connect) => connect(path, left),
+                    None => UnixStream::connect(path),
+                };
+                Stream::Unix(stream.map_err(|e| match e.kind() {
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => StoreError::Timeout,
+                    _ => StoreError::Connect(format!("{address}: {e}")),
+                })?)
+            }
+            ServerAddress::Tcp { host, port } => {
+                Stream::Tcp(connect_tcp(address, host, *port, deadline)?)
+            }
+        };
+        Ok(Connection::from_stream(stream))
+    }
+
+    fn from_stream(stream: Stream) -> Connection {
+        Connection {
+            stream,
+            pid: std::process::id(),
+            wbuf: Vec::new(),
+            rbuf: vec![0; INITIAL_READ_BUF],
+            rpos: 0,
+            rlen: 0,
+            received: false,
+        }
+    }
+
+    /// A connection over an existing UNIX stream (tests, socket pairs).
+    pub fn from_unix_stream(stream: UnixStream) -> Connection {
+        Connection::from_stream(Stream::Unix(stream))
+    }
+
+    /// The process that opened this connection. Only that process may use it.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_pid(&mut self, pid: u32) {
+        self.pid = pid;
+    }
+
+    /// Begins an exchange: returns the emptied write buffer for the requests.
+    pub fn start(&mut self) -> &mut Vec<u8> {
+        self.wbuf.clear();
+        self.received = false;
+        &mut self.wbuf
+    }
+
+    /// Whether any reply byte arrived since [`Connection::start`]. If none did, a failure on a
+    /// pooled connection is the server having closed it while idle, not a failed command.
+    pub fn received_any(&self) -> bool {
+        self.received
+    }
+
+    /// Writes the whole request buffer.
+    pub fn send(&mut self, deadline: Instant) -> Result<(), StoreError> {
+        let mut written = 0;
+        while written < self.wbuf.len() {
+            self.stream
+                .set_write_timeout(remaining(deadline)?)
+                .map_err(|e| io_error("setsockopt", e))?;
+            match self.stream.write(&self.wbuf[written..]) {
+                Ok(0) => return Err(StoreError::Io("write: wrote nothing".to_string())),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error("write", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// The next meta reply.
+    pub fn read_reply(&mut self, deadline: Instant) -> Result<Reply<'_>, StoreError> {
+        let frame = loop {
+            match meta::parse_reply(&self.rbuf[self.rpos..self.rlen])? {
+                Some(frame) => break frame,
+                None => self.fill(deadline)?,
+            }
+        };
+        let reply = &self.rbuf[self.rpos..self.rpos + frame.len];
+        self.rpos += frame.len;
+        Ok(Reply {
+            status: frame.status,
+            flags: &reply[frame.flags],
+            data: &reply[frame.data],
+        })
+    }
+
+    /// The next line of a classic reply (`VERSION ...`, `STAT ...`, `END`), without CRLF.
+    pub fn read_line(&mut self, deadline: Instant) -> Result<&[u8], StoreError> {
+        let len = loop {
+            match meta::parse_line(&self.rbuf[self.rpos..self.rlen])? {
+                Some((_, len)) => break len,
+                None => self.fill(deadline)?,
+            }
+        };
+        let line = &self.rbuf[self.rpos..self.rpos + len - 2];
+        self.rpos += len;
+        match meta::error_line(line) {
+            Some(error) => Err(error),
+            None => Ok(line),
+        }
+    }
+
+    /// Ends an exchange. Bytes nobody asked for mean the stream is out of step, and the
+    /// connection must not be reused.
+    pub fn finish(&mut self) -> Result<(), StoreError> {
+        if self.rpos != self.rlen {
+            let extra = &self.rbuf[self.rpos..self.rlen];
+            return Err(StoreError::Protocol(format!(
+                "{} unexpected bytes after the last reply: \"{}\"",
+                extra.len(),
+                meta::printable(extra, 32)
+            )));
+        }
+        self.rpos = 0;
+        self.rlen = 0;
+        if self.rbuf.len() > KEEP_BUF {
+            self.rbuf = vec![0; INITIAL_READ_BUF];
+        }
+        if self.wbuf.capacity() > KEEP_BUF {
+            self.wbuf = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Reads at least one more byte into the buffer, within the deadline.
+    fn fill(&mut self, deadline: Instant) -> Result<(), StoreError> {
+        if self.rpos == self.rlen {
+            self.rpos = 0;
+            self.rlen = 0;
+        } else if self.rlen == self.rbuf.len() {
+            if self.rpos > 0 {
+                self.rbuf.copy_within(self.rpos..self.rlen, 0);
+                self.rlen -= self.rpos;
+                self.rpos = 0;
+            } else if self.rbuf.len() < MAX_READ_BUF {
+                let grown = (self.rbuf.len() * 2).min(MAX_READ_BUF);
+                self.rbuf.resize(grown, 0);
+            } else {
+                // Unreachable while the parser bounds lines and values; kept as the last word.
+                return Err(StoreError::Protocol(
+                    "reply larger than any valid reply".to_string(),
+                ));
+            }
+        }
+        loop {
+            self.stream
+                .set_read_timeout(remaining(deadline)?)
+                .map_err(|e| io_error("setsockopt", e))?;
+            match self.stream.read(&mut self.rbuf[self.rlen..]) {
+                Ok(0) => {
+                    return Err(StoreError::Io(
+                        "connection closed by the server".to_string(),
+                    ))
+                }
+                Ok(n) => {
+                    self.rlen += n;
+                    self.received = true;
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_error("read", e)),
+            }
+        }
+    }
+}
+
+/// Time left before the deadline; none left is a timeout. Never zero: std refuses a zero
+/// socket timeout (it would mean "block forever" to the kernel).
+fn remaining(deadline: Instant) -> Result<Duration, StoreError> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(StoreError::Timeout);
+    }
+    Ok(left)
+}
+
+fn io_error(what: &str, e: io::Error) -> StoreError {
+    match e.kind() {
+        // A socket timeout shows up as EAGAIN (WouldBlock) on Unix.
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => StoreError::Timeout,
+        _ => StoreError::Io(format!("{what}: {e}")),
+    }
+}
+
+fn connect_tcp(
+    address: &ServerAddress,
+    host: &str,
+    port: u16,
+    deadline: Instant,
+) -> Result<TcpStream, StoreError> {
+    let candidates: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        // A name is resolved on every new connection (rare: connections are pooled) so a
+        // moved server is followed. The resolver is not bounded by the deadline; IP literals
+        // and UNIX sockets never touch it.
+        Err(_) => (host, port)
+            .to_socket_addrs()
+            .map_err(|e| StoreError::Connect(format!("{address}: cannot resolve: {e}")))?
+            .collect(),
+    };
+    let mut last_error = None;
+    for candidate in candidates {
+        match TcpStream::connect_timeout(&candidate, remaining(deadline)?) {
+            Ok(stream) => {
+                stream
+                    .set_nodelay(true)
+                    .map_err(|e| io_error("TCP_NODELAY", e))?;
+                return Ok(stream);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                return Err(StoreError::Timeout)
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(StoreError::Connect(match last_error {
+        Some(e) => format!("{address}: {e}"),
+        None => format!("{address}: name resolves to no address"),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair() -> (Connection, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        (Connection::from_unix_stream(ours), theirs)
+    }
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_millis(500)
+    }
+
+    #[test]
+    fn reads_replies_split_across_many_reads() {
+        let (mut conn, mut server) = pair();
+        let t = std::thread::spawn(move || {
+            for chunk in [&b"VA 5 O"[..], b"1\r\nab", b"\r\nc", b"\r\nEN O2\r", b"\n"] {
+                server.write_all(chunk).unwrap();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            server
+        });
+        let reply = conn.read_reply(soon()).unwrap();
+        assert_eq!(
+            (reply.status, reply.flags, reply.data),
+            (Status::Value, &b"O1"[..], &b"ab\r\nc"[..])
+        );
+        let reply = conn.read_reply(soon()).unwrap();
+        assert_eq!((reply.status, reply.flags), (Status::Miss, &b"O2"[..]));
+        assert!(conn.received_any());
+        conn.finish().unwrap();
+        drop(t.join().unwrap());
+    }
+
+    #[test]
+    fn grows_for_a_large_value_and_shrinks_back() {
+        let (mut conn, mut server) = pair();
+        let value = vec![b'v'; 700_000];
+        let t = std::thread::spawn(move || {
+            server
+                .write_all(format!("VA {}\r\n", value.len()).as_bytes())
+                .unwrap();
+            server.write_all(&value).unwrap();
+            server.write_all(b"\r\n").unwrap();
+            server
+        });
+        let reply = conn.read_reply(soon()).unwrap();
+        assert_eq!(reply.data.len(), 700_000);
+        conn.finish().unwrap();
+        assert_eq!(conn.rbuf.len(), INITIAL_READ_BUF);
+        drop(t.join().unwrap());
+    }
+
+    #[test]
+    fn silence_is_a_timeout_at_the_deadline() {
+        let (mut conn, _server) = pair();
+        let started = Instant::now();
+        let err = conn
+            .read_reply(started + Duration::from_millis(50))
+            .unwrap_err();
+        assert_eq!(err, StoreError::Timeout);
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(50) && took < Duration::from_millis(90),
+            "{took:?}"
+        );
+        assert_eq!(
+            conn.read_reply(started).unwrap_err(),
+            StoreError::Timeout,
+            "no time left"
+        );
+    }
+
+    #[test]
+    fn eof_and_leftovers_are_errors() {
+        let (mut conn, mut server) = pair();
+        server.write_all(b"HD\r\nHD\r\n").unwrap();
+        assert_eq!(conn.read_reply(soon()).unwrap().status, Status::Done);
+        assert!(matches!(conn.finish(), Err(StoreError::Protocol(_))));
+
+        let (mut conn, server) = pair();
+        drop(server);
+        assert!(matches!(conn.read_reply(soon()), Err(StoreError::Io(_))));
+        assert!(!conn.received_any());
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_without_unbounded_buffering() {
+        let (mut conn, mut server) = pair();
+        let t = std::thread::spawn(move || {
+            let _ = server.write_all(&vec![b'x'; 64 * 1024]);
+            server
+        });
+        assert!(matches!(
+            conn.read_reply(soon()),
+            Err(StoreError::Protocol(_))
+        ));
+        assert!(conn.rbuf.len() <= 2 * MAX_LINE_LEN + 4096);
+        drop(conn);
+        drop(t.join().unwrap());
+    }
+
+    #[test]
+    fn sends_the_whole_buffer() {
+        let (mut conn, mut server) = pair();
+        conn.start().extend_from_slice(b"mn\r\n");
+        conn.send(soon()).unwrap();
+        let mut got = [0u8; 4];
+        server.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"mn\r\n");
+    }
+
+    #[test]
+    fn a_missing_socket_is_a_connect_error() {
+        let address = ServerAddress::Unix("/nonexistent/memsession-test.sock".into());
+        let err = Connection::connect(&address, soon(), None).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Connect(m) if m.contains("/nonexistent/")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_unix_connect_hook_is_used_and_its_timeout_is_a_timeout() {
+        fn hung(_: &Path, _: Duration) -> io::Result<UnixStream> {
+            Err(io::Error::from(io::ErrorKind::TimedOut))
+        }
+        fn refused(path: &Path, _: Duration) -> io::Result<UnixStream> {
+            UnixStream::connect(path)
+        }
+        let address = ServerAddress::Unix("/nonexistent/memsession-test.sock".into());
+        let err = Connection::connect(&address, soon(), Some(hung)).unwrap_err();
+        assert_eq!(err, StoreError::Timeout);
+        let err = Connection::connect(&address, soon(), Some(refused)).unwrap_err();
+        assert!(matches!(err, StoreError::Connect(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_refused_tcp_port_is_a_connect_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        let address = ServerAddress::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        };
+        let err = Connection::connect(&address, soon(), None).unwrap_err();
+        assert!(matches!(err, StoreError::Connect(_)), "{err:?}");
+    }
+}

@@ -117,7 +117,10 @@ pub fn parse_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, StoreError> {
     let window = &buf[..buf.len().min(MAX_LINE_LEN + 2)];
     match window.iter().position(|&b| b == b'\n') {
         Some(nl) if nl > 0 && buf[nl - 1] == b'\r' => Ok(Some((&buf[..nl - 1], nl + 1))),
-        Some(_) => Err(protocol("reply line not terminated by CRLF", &buf[..buf.len().min(64)])),
+        Some(_) => Err(protocol(
+            "reply line not terminated by CRLF",
+            &buf[..buf.len().min(64)],
+        )),
         None if buf.len() > MAX_LINE_LEN + 1 => Err(StoreError::Protocol(format!(
             "reply line longer than {MAX_LINE_LEN} bytes"
         ))),
@@ -138,7 +141,12 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<Frame>, StoreError> {
     let (code, rest) = split_token(line);
     let rest_start = line_len - 2 - rest.len();
     let simple = |status| {
-        Ok(Some(Frame { status, flags: rest_start..rest_start + rest.len(), data: 0..0, len: line_len }))
+        Ok(Some(Frame {
+            status,
+            flags: rest_start..rest_start + rest.len(),
+            data: 0..0,
+            len: line_len,
+        }))
     };
     match code {
         b"HD" => simple(Status::Done),
@@ -177,7 +185,9 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<Frame>, StoreError> {
 
 /// The `O` (opaque) token among reply flags, if the server sent one back.
 pub fn opaque(flags: &[u8]) -> Option<&[u8]> {
-    flags.split(|&b| b == b' ').find_map(|token| token.strip_prefix(b"O"))
+    flags
+        .split(|&b| b == b' ')
+        .find_map(|token| token.strip_prefix(b"O"))
 }
 
 /// Whether the flags carry no opaque, or exactly `expected`.
@@ -196,7 +206,9 @@ pub fn error_line(line: &[u8]) -> Option<StoreError> {
         b"ERROR" => "ERROR (unknown command: memcached 1.6 or newer is required)".to_string(),
         b"CLIENT_ERROR" | b"SERVER_ERROR" => {
             let code = String::from_utf8_lossy(code);
-            format!("{code} {}", printable(rest, 200)).trim_end().to_string()
+            format!("{code} {}", printable(rest, 200))
+                .trim_end()
+                .to_string()
         }
         _ => return None,
     };
@@ -215,7 +227,11 @@ fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0')))
+    Some(
+        digits
+            .iter()
+            .fold(0u64, |n, d| n * 10 + u64::from(d - b'0')),
+    )
 }
 
 /// Server bytes shown in an error message: escaped and shortened, so a hostile or broken
@@ -236,7 +252,10 @@ fn protocol(what: &str, line: &[u8]) -> StoreError {
 mod tests {
     use super::*;
 
-    fn parse(buf: &[u8]) -> Result<Option<(Status, &[u8], &[u8], usize)>, StoreError> {
+    /// A parsed reply with its ranges resolved: status, flags, data, length.
+    type View<'a> = (Status, &'a [u8], &'a [u8], usize);
+
+    fn parse(buf: &[u8]) -> Result<Option<View<'_>>, StoreError> {
         Ok(parse_reply(buf)?.map(|f| (f.status, &buf[f.flags], &buf[f.data], f.len)))
     }
 
@@ -246,21 +265,39 @@ mod tests {
 
     #[test]
     fn parses_status_replies() {
-        assert_eq!(parse(b"HD\r\n").unwrap(), Some((Status::Done, &b""[..], &b""[..], 4)));
-        assert_eq!(parse(b"EN\r\n").unwrap(), Some((Status::Miss, &b""[..], &b""[..], 4)));
-        assert_eq!(parse(b"EN O7\r\n").unwrap(), Some((Status::Miss, &b"O7"[..], &b""[..], 7)));
+        assert_eq!(
+            parse(b"HD\r\n").unwrap(),
+            Some((Status::Done, &b""[..], &b""[..], 4))
+        );
+        assert_eq!(
+            parse(b"EN\r\n").unwrap(),
+            Some((Status::Miss, &b""[..], &b""[..], 4))
+        );
+        assert_eq!(
+            parse(b"EN O7\r\n").unwrap(),
+            Some((Status::Miss, &b"O7"[..], &b""[..], 7))
+        );
         assert_eq!(parse(b"NS\r\n").unwrap().unwrap().0, Status::NotStored);
         assert_eq!(parse(b"NF\r\n").unwrap().unwrap().0, Status::NotFound);
         assert_eq!(parse(b"EX\r\n").unwrap().unwrap().0, Status::Exists);
         assert_eq!(parse(b"MN\r\n").unwrap().unwrap().0, Status::Noop);
-        assert_eq!(parse(b"HD O3 k\r\nEN\r\n").unwrap(), Some((Status::Done, &b"O3 k"[..], &b""[..], 9)));
+        assert_eq!(
+            parse(b"HD O3 k\r\nEN\r\n").unwrap(),
+            Some((Status::Done, &b"O3 k"[..], &b""[..], 9))
+        );
     }
 
     #[test]
     fn parses_values_including_binary_and_empty() {
         let buf = b"VA 5 O9 t98\r\nab\r\nc\r\nHD\r\n";
-        assert_eq!(parse(buf).unwrap(), Some((Status::Value, &b"O9 t98"[..], &b"ab\r\nc"[..], 19)));
-        assert_eq!(parse(b"VA 0\r\n\r\n").unwrap(), Some((Status::Value, &b""[..], &b""[..], 8)));
+        assert_eq!(
+            parse(buf).unwrap(),
+            Some((Status::Value, &b"O9 t98"[..], &b"ab\r\nc"[..], 20))
+        );
+        assert_eq!(
+            parse(b"VA 0\r\n\r\n").unwrap(),
+            Some((Status::Value, &b""[..], &b""[..], 8))
+        );
         let mut all = b"VA 256\r\n".to_vec();
         all.extend(0..=255u8);
         all.extend_from_slice(b"\r\n");
@@ -284,18 +321,27 @@ mod tests {
     fn server_and_client_errors_carry_the_message() {
         assert_eq!(
             parse_reply(b"SERVER_ERROR out of memory storing object\r\n"),
-            Err(StoreError::ServerError("SERVER_ERROR out of memory storing object".into()))
+            Err(StoreError::ServerError(
+                "SERVER_ERROR out of memory storing object".into()
+            ))
         );
         assert_eq!(
             parse_reply(b"CLIENT_ERROR bad data chunk\r\n"),
-            Err(StoreError::ServerError("CLIENT_ERROR bad data chunk".into()))
+            Err(StoreError::ServerError(
+                "CLIENT_ERROR bad data chunk".into()
+            ))
         );
-        let Err(StoreError::ServerError(m)) = parse_reply(b"ERROR\r\n") else { panic!() };
+        let Err(StoreError::ServerError(m)) = parse_reply(b"ERROR\r\n") else {
+            panic!()
+        };
         assert!(m.contains("1.6"), "{m}");
         let Err(StoreError::ServerError(m)) = parse_reply(b"SERVER_ERROR \x1b[31m\x00\r\n") else {
             panic!()
         };
-        assert!(m.is_ascii() && !m.contains('\x1b') && !m.contains('\0'), "{m}");
+        assert!(
+            m.is_ascii() && !m.contains('\x1b') && !m.contains('\0'),
+            "{m}"
+        );
     }
 
     #[test]
@@ -303,7 +349,11 @@ mod tests {
         assert!(is_protocol(parse_reply(b"VA 1048577\r\n")));
         assert!(is_protocol(parse_reply(b"VA 99999999999999999999\r\n")));
         assert!(is_protocol(parse_reply(b"VA 18446744073709551615\r\n")));
-        assert_eq!(parse_reply(b"VA 1048576\r\n").unwrap(), None, "the cap itself is fine");
+        assert_eq!(
+            parse_reply(b"VA 1048576\r\n").unwrap(),
+            None,
+            "the cap itself is fine"
+        );
     }
 
     #[test]
@@ -338,7 +388,11 @@ mod tests {
             b"HDHD\r\n",
         ];
         for &case in cases {
-            assert!(is_protocol(parse_reply(case)), "{:?}", case.escape_ascii().to_string());
+            assert!(
+                is_protocol(parse_reply(case)),
+                "{:?}",
+                case.escape_ascii().to_string()
+            );
         }
     }
 
@@ -346,8 +400,22 @@ mod tests {
     fn never_panics_on_arbitrary_bytes() {
         // A cheap deterministic fuzz: every prefix of many pseudo-random byte strings built
         // from protocol fragments.
-        let pieces: &[&[u8]] =
-            &[b"VA ", b"HD", b"EN", b"\r", b"\n", b"1", b"0", b"5 ", b"O", b" ", b"x", b"\xff", b"SERVER_ERROR", b"MN"];
+        let pieces: &[&[u8]] = &[
+            b"VA ",
+            b"HD",
+            b"EN",
+            b"\r",
+            b"\n",
+            b"1",
+            b"0",
+            b"5 ",
+            b"O",
+            b" ",
+            b"x",
+            b"\xff",
+            b"SERVER_ERROR",
+            b"MN",
+        ];
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..5000 {
             let mut buf = Vec::new();
@@ -382,7 +450,9 @@ mod tests {
         assert!(validate_key("memsession:s:abc-_.~").is_ok());
         assert!(validate_key(&"k".repeat(250)).is_ok());
         assert!(validate_key("clé").is_ok());
-        for bad in ["", "a b", "a\r\nmn", "a\tb", "a\0", "a\x7f", "a\u{85}", "a\u{a0}b"] {
+        for bad in [
+            "", "a b", "a\r\nmn", "a\tb", "a\0", "a\x7f", "a\u{85}", "a\u{a0}b",
+        ] {
             assert_eq!(validate_key(bad), Err(StoreError::InvalidKey), "{bad:?}");
         }
         assert_eq!(validate_key(&"k".repeat(251)), Err(StoreError::InvalidKey));
@@ -404,9 +474,18 @@ mod tests {
 
     #[test]
     fn expiry_must_be_absolute() {
-        assert!(matches!(exptime_token(0), Err(StoreError::InvalidArgument(_))));
-        assert!(matches!(exptime_token(3600), Err(StoreError::InvalidArgument(_))));
-        assert!(matches!(exptime_token(2_592_000), Err(StoreError::InvalidArgument(_))));
+        assert!(matches!(
+            exptime_token(0),
+            Err(StoreError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            exptime_token(3600),
+            Err(StoreError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            exptime_token(2_592_000),
+            Err(StoreError::InvalidArgument(_))
+        ));
         assert_eq!(exptime_token(2_592_001), Ok(2_592_001));
         assert_eq!(exptime_token(1_900_000_000), Ok(1_900_000_000));
         assert_eq!(exptime_token(u64::MAX), Ok(i32::MAX as u64));

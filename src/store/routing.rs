@@ -120,7 +120,10 @@ mod tests {
                 moved += 1;
             }
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
         assert!((600..900).contains(&moved), "moved {moved} of 3000");
     }
 }

@@ -8,6 +8,8 @@ import stat
 import subprocess
 import uuid
 
+import pytest
+
 from conftest import crash_lines
 from harness.http import basic, parse_env, parse_set_cookie
 from harness.httpd import READY_TEXT, access_log_line
@@ -128,3 +130,33 @@ def test_proxied_backend_sees_raw_request_headers(client):
     assert ("X_Odd_Name", "u") in hdrs
     assert ("x-lower", "l") in hdrs
     assert r.json()["path"] == "/harness/proxied/x?y=1"
+
+
+def test_graceful_restart_replaces_the_children(httpd, client):
+    import signal
+    from harness.httpd import restart
+    restart(httpd, signal.SIGUSR1)
+    assert client.get("/harness/ready.txt").status == 200
+
+
+@pytest.mark.crash_expected
+def test_error_log_guard_sees_a_child_killed_by_a_signal(httpd):
+    """Proves the guard can fire: SIGSEGV one httpd child (the newest: the cgid daemon is forked
+    before the MPM's children), wait for the parent's AH00052 line."""
+    import signal
+    from harness import procs
+    from harness.httpd import child_pids
+    offset = httpd.error_log.size()
+    victim = max(child_pids(httpd.proc.pid))
+    os.kill(victim, signal.SIGSEGV)
+    procs.wait_until("the parent to log the crash",
+                     lambda: [ln for ln in httpd.error_log.since(offset) if "AH00052" in ln], 10)
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+def test_cgi_answers_requests_with_a_body(client, method):
+    r = client.request(method, "/harness/open/env.cgi", body=b"a=1" * 1000,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    env = r.env()
+    assert env["REQUEST_METHOD"] == method
+    assert env["CONTENT_LENGTH"] == "3000"

@@ -23,7 +23,9 @@ def test_successful_basic_auth_issues_a_session_cookie(client):
 
 
 def test_the_cookie_alone_is_enough_afterwards(client, httpd):
-    cookie = client.get("/basic-app/env.cgi", headers=ALICE).cookie("memsession").value
+    first = client.get("/basic-app/env.cgi", headers=ALICE)
+    assert first.cookie("memsession") is not None, f"Basic login issued no cookie:\n{first.describe()}"
+    cookie = first.cookie("memsession").value
     probe = uuid.uuid4().hex
     r = client.get(f"/basic-app/env.cgi?probe={probe}", cookie=cookie)
     env = r.env()

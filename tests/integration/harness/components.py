@@ -46,6 +46,9 @@ def resolve() -> tuple[Components | None, list[str]]:
     """Find every component; return (components, problems). Problems non-empty means: fail."""
     problems: list[str] = []
     harness_only = truthy(os.environ.get("MEMSESSION_HARNESS_ONLY"))
+    if harness_only and truthy(os.environ.get("CI")):
+        problems.append("MEMSESSION_HARNESS_ONLY is set under CI=true: it exists to develop the "
+                        "harness without the module and would leave the module untested")
     mpm = os.environ.get("MEMSESSION_MPM", "event").strip() or "event"
     if mpm not in MPMS:
         problems.append(f"MEMSESSION_MPM={mpm!r} is not one of {', '.join(MPMS)}")

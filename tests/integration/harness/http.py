@@ -9,7 +9,7 @@ import base64
 import http.client
 import json
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 REQUEST_TIMEOUT_S = 10.0
 

@@ -13,6 +13,10 @@ from .components import Components
 from .http import Client
 
 ENV_CGI = """#!/bin/sh
+# Read the request body first: a CGI that exits with the body unread gets its response cut off.
+if [ -n "$CONTENT_LENGTH" ] && [ "$CONTENT_LENGTH" -gt 0 ]; then
+    head -c "$CONTENT_LENGTH" > /dev/null
+fi
 echo "Content-Type: text/plain"
 echo
 env | sort
@@ -188,3 +192,43 @@ def access_log_line(p: site.Paths, probe: str, deadline_s: float = 5.0) -> str:
         return hits[0] if hits else None
 
     return procs.wait_until(f"access log line with {probe!r}", find, deadline_s)
+
+
+def child_pids(parent: int) -> set[int]:
+    """Processes whose parent is `parent` (httpd children, the cgid daemon)."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[1]) == parent:
+            out.add(int(entry))
+    return out
+
+
+def restart(server: "Httpd", sig: int, deadline_s: float = 20.0) -> None:
+    """Send a restart signal (SIGUSR1: graceful, SIGHUP: restart) to the httpd parent and wait
+    until every old child is gone, new ones run and a request is served."""
+    parent = server.proc.pid
+    old = child_pids(parent)
+    assert old, "httpd has no children before the restart"
+    os.kill(parent, sig)
+
+    def replaced() -> bool:
+        now = child_pids(parent)
+        if now & old or not now:
+            return False
+        r = server.client.get("/harness/ready.txt")
+        return r.status == 200
+
+    def dead() -> str | None:
+        return None if server.alive() else f"httpd exited with {server.proc.returncode}"
+
+    procs.wait_until(f"httpd children replaced after signal {sig}", replaced, deadline_s,
+                     interval_s=0.1, alive=dead)

@@ -106,6 +106,18 @@ class MemcachedClient:
                 buf += chunk
             return bytes(buf[:size])
 
+    def ttl(self, key: bytes) -> int | None:
+        """Seconds until the item expires (-1: never), or None on a miss."""
+        resp = self.command(b"mg " + base64.b64encode(key) + b" b t")
+        if resp == b"EN":
+            return None
+        if not resp.startswith(b"HD"):
+            raise MemcachedError(f"mg {key!r} t: unexpected reply {resp!r}")
+        for flag in resp.split(b" ")[1:]:
+            if flag.startswith(b"t"):
+                return int(flag[1:])
+        raise MemcachedError(f"mg {key!r} t: no ttl in {resp!r}")
+
     def delete(self, key: bytes) -> bool:
         resp = self.command(b"md " + base64.b64encode(key) + b" b")
         if resp not in (b"HD", b"NF"):

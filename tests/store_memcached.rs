@@ -1,0 +1,572 @@
+//! The store client against real memcached processes: one on a UNIX socket in a private temp
+//! dir, one on a free loopback TCP port. Every process is killed by a guard, even when a test
+//! panics (and even while it is SIGSTOPped). memcached missing is a failure, never a skip.
+//!
+//! Latency figures: `cargo test --release --test store_memcached -- --ignored --nocapture`.
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use memsession::store::address::ServerAddress;
+use memsession::store::breaker::BreakerState;
+use memsession::store::client::{StoreClient, StoreError};
+
+const TIMEOUT: Duration = Duration::from_millis(200);
+/// How late a timed-out operation may return: scheduling noise, not a second timeout.
+const SLACK: Duration = Duration::from_millis(50);
+
+fn memcached_binary() -> PathBuf {
+    let candidates = [
+        std::env::var_os("MEMCACHED").map(PathBuf::from),
+        Some(PathBuf::from("/usr/bin/memcached")),
+    ];
+    for candidate in candidates.into_iter().flatten() {
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    let ci = std::env::var("CI").map(|v| v == "true").unwrap_or(false);
+    panic!(
+        "memcached not found (set MEMCACHED=/path or install it: apt-get install memcached){}",
+        if ci { " — required on CI" } else { "" }
+    );
+}
+
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+            Some(line.split_whitespace().nth(2)? == "0")
+        })
+        .unwrap_or(false)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A memcached process, killed and its directory removed on drop.
+struct Memcached {
+    child: Child,
+    address: ServerAddress,
+    dir: PathBuf,
+}
+
+static INSTANCES: AtomicUsize = AtomicUsize::new(0);
+
+impl Memcached {
+    fn private_dir(kind: &str) -> PathBuf {
+        let n = INSTANCES.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "memsession-store-{}-{kind}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
+    }
+
+    fn spawn(dir: &Path, listen: &[&str]) -> Child {
+        let log = std::fs::File::create(dir.join("memcached.log")).unwrap();
+        let mut command = Command::new(memcached_binary());
+        command
+            .args(["-U", "0", "-m", "16", "-t", "2", "-c", "256"])
+            .args(listen);
+        if running_as_root() {
+            command.args(["-u", "root"]);
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start memcached")
+    }
+
+    fn unix() -> Memcached {
+        let dir = Memcached::private_dir("unix");
+        let socket = dir.join("memcached.sock");
+        let child = Memcached::spawn(&dir, &["-s", socket.to_str().unwrap(), "-a", "0700"]);
+        let mut server = Memcached {
+            child,
+            address: ServerAddress::Unix(socket),
+            dir,
+        };
+        server.wait_ready().unwrap_or_else(|e| panic!("{e}"));
+        server
+    }
+
+    fn tcp() -> Memcached {
+        let dir = Memcached::private_dir("tcp");
+        let mut last_error = String::new();
+        // The port is free when asked for, but may be taken before memcached binds it.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = Memcached::spawn(&dir, &["-l", "127.0.0.1", "-p", &port.to_string()]);
+            let address = ServerAddress::Tcp {
+                host: "127.0.0.1".into(),
+                port,
+            };
+            let mut server = Memcached {
+                child,
+                address,
+                dir: dir.clone(),
+            };
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("memcached on TCP never became ready: {last_error}");
+    }
+
+    /// Polls with a fresh client until `version` answers, the process dies, or 10 s pass.
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let log =
+                    std::fs::read_to_string(self.dir.join("memcached.log")).unwrap_or_default();
+                return Err(format!("memcached exited with {status}: {log}"));
+            }
+            let probe = StoreClient::new(vec![self.address.clone()], Duration::from_millis(500));
+            if probe.version(0).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "memcached at {} not ready after 10 s",
+                    self.address
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    fn client(&self) -> StoreClient {
+        StoreClient::new(vec![self.address.clone()], TIMEOUT)
+    }
+}
+
+impl Drop for Memcached {
+    fn drop(&mut self) {
+        // SIGKILL also ends a stopped process.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn round_trips(client: &StoreClient) {
+    let later = unix_now() + 600;
+    let key = "memsession:test:round-trip";
+    assert_eq!(client.get(key).unwrap(), None);
+    assert!(!client.delete(key).unwrap(), "nothing to delete yet");
+
+    client.set(key, b"first", later).unwrap();
+    assert_eq!(client.get(key).unwrap().as_deref(), Some(&b"first"[..]));
+    client.set(key, b"second", later).unwrap();
+    assert_eq!(client.get(key).unwrap().as_deref(), Some(&b"second"[..]));
+
+    assert!(
+        !client.add(key, b"third", later).unwrap(),
+        "add must not overwrite"
+    );
+    assert_eq!(client.get(key).unwrap().as_deref(), Some(&b"second"[..]));
+
+    assert!(client.delete(key).unwrap());
+    assert_eq!(client.get(key).unwrap(), None);
+    assert!(client.add(key, b"added", later).unwrap());
+    assert_eq!(client.get(key).unwrap().as_deref(), Some(&b"added"[..]));
+
+    let every_byte: Vec<u8> = (0..=255u8).cycle().take(1000).collect();
+    let large: Vec<u8> = (0..512 * 1024).map(|i| (i * 7 % 251) as u8).collect();
+    let values: [(&str, &[u8]); 5] = [
+        ("crlf", b"line\r\nEND\r\nVA 3\r\nHD\r\n"),
+        ("bytes", &every_byte),
+        ("empty", b""),
+        ("lone-cr-lf", b"\r\n"),
+        ("large", &large),
+    ];
+    for (name, value) in values {
+        let key = format!("memsession:test:binary:{name}");
+        client.set(&key, value, later).unwrap();
+        assert_eq!(client.get(&key).unwrap().as_deref(), Some(value), "{name}");
+    }
+    let keys = [
+        "memsession:test:binary:crlf",
+        "memsession:test:missing",
+        "memsession:test:binary:empty",
+    ];
+    let got = client.get_multi(&keys).unwrap();
+    assert_eq!(
+        got,
+        vec![Some(values[0].1.to_vec()), None, Some(Vec::new())]
+    );
+
+    assert!(client.version(0).unwrap().starts_with("1."));
+    let stats = client.stats(0).unwrap();
+    assert!(
+        stats.iter().any(|(name, _)| name == "curr_connections"),
+        "{stats:?}"
+    );
+    assert_eq!(
+        client.idle_connections(0),
+        1,
+        "one connection served everything"
+    );
+}
+
+#[test]
+fn round_trips_over_a_unix_socket() {
+    let server = Memcached::unix();
+    round_trips(&server.client());
+}
+
+#[test]
+fn round_trips_over_tcp() {
+    let server = Memcached::tcp();
+    round_trips(&server.client());
+}
+
+#[test]
+fn an_expiry_in_the_past_makes_the_item_unreadable() {
+    let server = Memcached::unix();
+    let client = server.client();
+    let past = unix_now() - 10;
+    client
+        .set("memsession:test:expired", b"gone", past)
+        .unwrap();
+    assert_eq!(client.get("memsession:test:expired").unwrap(), None);
+    assert!(client
+        .add("memsession:test:expired-add", b"gone", past)
+        .unwrap());
+    assert_eq!(client.get("memsession:test:expired-add").unwrap(), None);
+
+    client
+        .set("memsession:test:fresh", b"here", unix_now() + 60)
+        .unwrap();
+    assert_eq!(
+        client.get("memsession:test:fresh").unwrap().as_deref(),
+        Some(&b"here"[..])
+    );
+
+    // 0 would be immortal and small values relative: refused, never sent.
+    for exptime in [0, 3600] {
+        assert!(matches!(
+            client.set("memsession:test:fresh", b"x", exptime),
+            Err(StoreError::InvalidArgument(_))
+        ));
+    }
+    assert_eq!(
+        client.get("memsession:test:fresh").unwrap().as_deref(),
+        Some(&b"here"[..])
+    );
+}
+
+#[test]
+fn a_multi_get_spans_two_servers_in_one_call() {
+    let unix = Memcached::unix();
+    let tcp = Memcached::tcp();
+    let farm = StoreClient::new(vec![unix.address.clone(), tcp.address.clone()], TIMEOUT);
+
+    // The routing contract, as seen through the client.
+    assert_eq!(farm.server_index("session-1"), 1);
+    assert_eq!(farm.server_index("session-2"), 0);
+
+    let keys: Vec<String> = (0..20).map(|i| format!("session-{i}")).collect();
+    let on_first = keys.iter().filter(|k| farm.server_index(k) == 0).count();
+    assert!(
+        on_first > 0 && on_first < keys.len(),
+        "keys must spread over both servers"
+    );
+
+    let later = unix_now() + 600;
+    for key in keys.iter().step_by(2) {
+        farm.set(key, key.as_bytes(), later).unwrap();
+    }
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let values = farm.get_multi(&refs).unwrap();
+    for (i, (key, value)) in keys.iter().zip(&values).enumerate() {
+        let want = (i % 2 == 0).then(|| key.as_bytes().to_vec());
+        assert_eq!(value, &want, "{key}");
+    }
+
+    // Each key lives on the server it routes to, and only there.
+    let alone = [unix.client(), tcp.client()];
+    for key in keys.iter().step_by(2) {
+        let home = farm.server_index(key);
+        assert!(
+            alone[home].get(key).unwrap().is_some(),
+            "{key} on server {home}"
+        );
+        assert!(
+            alone[1 - home].get(key).unwrap().is_none(),
+            "{key} not on server {}",
+            1 - home
+        );
+    }
+    assert_eq!((farm.idle_connections(0), farm.idle_connections(1)), (1, 1));
+}
+
+#[test]
+fn one_failed_server_fails_the_multi_get_and_trips_only_its_own_breaker() {
+    let up = Memcached::unix();
+    let down = ServerAddress::Unix(up.dir.join("absent.sock"));
+    let farm = StoreClient::new(vec![up.address.clone(), down], TIMEOUT);
+    let keys = ["session-2", "session-1"];
+    assert_eq!(
+        (farm.server_index(keys[0]), farm.server_index(keys[1])),
+        (0, 1)
+    );
+    farm.set(keys[0], b"v", unix_now() + 600).unwrap();
+
+    for _ in 0..3 {
+        let err = farm.get_multi(&keys).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Connect(m) if m.contains("absent.sock")),
+            "{err:?}"
+        );
+    }
+    assert_eq!(farm.breaker_state(0), Some(BreakerState::Closed));
+    assert_eq!(farm.breaker_state(1), Some(BreakerState::Open));
+
+    let gets = |client: &StoreClient| -> u64 {
+        let stats = client.stats(0).unwrap();
+        stats
+            .iter()
+            .find(|(name, _)| name == "cmd_get")
+            .unwrap()
+            .1
+            .parse()
+            .unwrap()
+    };
+    let observer = up.client();
+    let before = gets(&observer);
+    assert_eq!(
+        before, 0,
+        "a failed connect to one server sends nothing to the other"
+    );
+    assert_eq!(farm.get_multi(&keys), Err(StoreError::CircuitOpen));
+    assert_eq!(
+        gets(&observer),
+        before,
+        "nothing is sent when one server is refused"
+    );
+    assert_eq!(farm.get(keys[0]).unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(gets(&observer), before + 1);
+}
+
+#[test]
+fn a_stopped_server_times_out_then_the_breaker_stops_paying_then_it_recovers() {
+    for server in [Memcached::unix(), Memcached::tcp()] {
+        let client = server.client();
+        let key = "memsession:test:stop";
+        client.set(key, b"v", unix_now() + 600).unwrap();
+        assert_eq!(client.idle_connections(0), 1);
+
+        server.signal("STOP");
+        // A pooled connection and a fresh one (connect still succeeds: the kernel queues it).
+        let fresh = server.client();
+        for c in [&client, &fresh] {
+            let started = Instant::now();
+            assert_eq!(c.get(key), Err(StoreError::Timeout), "{}", server.address);
+            let took = started.elapsed();
+            assert!(
+                took >= TIMEOUT - Duration::from_millis(1),
+                "{}: gave up early: {took:?}",
+                server.address
+            );
+            assert!(took <= TIMEOUT + SLACK, "{}: {took:?}", server.address);
+        }
+        assert_eq!(
+            client.idle_connections(0),
+            0,
+            "a timed-out connection is never reused"
+        );
+
+        for _ in 0..2 {
+            let started = Instant::now();
+            assert_eq!(client.get(key), Err(StoreError::Timeout));
+            assert!(started.elapsed() <= TIMEOUT + SLACK);
+        }
+        let opened = Instant::now();
+        assert_eq!(client.breaker_state(0), Some(BreakerState::Open));
+        for _ in 0..100 {
+            let started = Instant::now();
+            assert_eq!(
+                client.get_multi(&[key, "other"]),
+                Err(StoreError::CircuitOpen)
+            );
+            assert!(
+                started.elapsed() < Duration::from_millis(20),
+                "an open breaker costs no wait"
+            );
+        }
+
+        server.signal("CONT");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let value = loop {
+            match client.get(key) {
+                Ok(value) => break value,
+                Err(StoreError::CircuitOpen) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => panic!("{}: {e:?} after SIGCONT", server.address),
+            }
+        };
+        let recovered = opened.elapsed();
+        assert_eq!(value.as_deref(), Some(&b"v"[..]));
+        assert!(
+            recovered >= Duration::from_millis(1900),
+            "probe only after the interval: {recovered:?}"
+        );
+        assert!(recovered <= Duration::from_millis(2500), "{recovered:?}");
+        assert_eq!(client.breaker_state(0), Some(BreakerState::Closed));
+        assert_eq!(fresh.get(key).unwrap().as_deref(), Some(&b"v"[..]));
+    }
+}
+
+#[test]
+fn a_missing_socket_is_a_connect_error_and_trips_the_breaker() {
+    let path = std::env::temp_dir().join(format!(
+        "memsession-store-{}-absent.sock",
+        std::process::id()
+    ));
+    let client = StoreClient::new(vec![ServerAddress::Unix(path.clone())], TIMEOUT);
+    for _ in 0..3 {
+        let err = client.get("k").unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Connect(m) if m.contains(path.to_str().unwrap())),
+            "{err:?}"
+        );
+        assert!(!err.is_timeout());
+    }
+    assert_eq!(
+        client.set("k", b"v", unix_now() + 60),
+        Err(StoreError::CircuitOpen)
+    );
+}
+
+#[test]
+fn a_restarted_server_is_reconnected_without_an_error() {
+    let mut server = Memcached::unix();
+    let client = server.client();
+    let later = unix_now() + 600;
+    client
+        .set("memsession:test:restart", b"before", later)
+        .unwrap();
+    assert_eq!(client.idle_connections(0), 1);
+
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    let ServerAddress::Unix(socket) = server.address.clone() else {
+        unreachable!()
+    };
+    server.child = Memcached::spawn(&server.dir, &["-s", socket.to_str().unwrap(), "-a", "0700"]);
+    server.wait_ready().unwrap();
+
+    // The pooled connection is dead; the operation must still succeed on a new one.
+    assert_eq!(
+        client.get("memsession:test:restart").unwrap(),
+        None,
+        "a restart empties memcached"
+    );
+    client
+        .set("memsession:test:restart", b"after", later)
+        .unwrap();
+    assert_eq!(client.breaker_state(0), Some(BreakerState::Closed));
+}
+
+#[test]
+fn many_threads_share_one_client() {
+    let server = Memcached::unix();
+    let client = server.client();
+    let later = unix_now() + 600;
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let client = &client;
+            s.spawn(move || {
+                for i in 0..300 {
+                    let key = format!("memsession:test:thread:{t}:{i}");
+                    let value = format!("{t}/{i}").into_bytes();
+                    client.set(&key, &value, later).unwrap();
+                    let got = client.get_multi(&[&key, "memsession:test:none"]).unwrap();
+                    assert_eq!(got, vec![Some(value), None]);
+                }
+            });
+        }
+    });
+    let idle = client.idle_connections(0);
+    assert!((1..=8).contains(&idle), "{idle}");
+}
+
+fn measure(client: &StoreClient, iterations: usize) -> (Duration, Duration, Duration) {
+    let keys = [
+        "memsession:bench:record",
+        "memsession:bench:epoch:user",
+        "memsession:bench:epoch:global",
+    ];
+    let later = unix_now() + 600;
+    for key in keys {
+        client.set(key, &[7u8; 200], later).unwrap();
+    }
+    for _ in 0..1000 {
+        client.get_multi(&keys).unwrap();
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let t = Instant::now();
+        let values = client.get_multi(&keys).unwrap();
+        samples.push(t.elapsed());
+        assert_eq!(values.len(), 3);
+    }
+    let mean = started.elapsed() / iterations as u32;
+    samples.sort();
+    (
+        mean,
+        samples[iterations / 2],
+        samples[iterations * 99 / 100],
+    )
+}
+
+#[test]
+#[ignore = "a measurement, not a check: run with --ignored --nocapture (release build)"]
+fn latency_of_a_three_key_multi_get_unix_vs_tcp() {
+    const ITERATIONS: usize = 20_000;
+    let unix = Memcached::unix();
+    let tcp = Memcached::tcp();
+    for _round in 0..2 {
+        for (name, server) in [("unix", &unix), ("tcp", &tcp)] {
+            let (mean, p50, p99) = measure(&server.client(), ITERATIONS);
+            println!(
+                "get_multi(3 keys, 200-byte values) over {name:4}: mean {:6.1} µs  p50 {:6.1} µs  p99 {:6.1} µs  ({ITERATIONS} iterations)",
+                mean.as_secs_f64() * 1e6,
+                p50.as_secs_f64() * 1e6,
+                p99.as_secs_f64() * 1e6
+            );
+        }
+    }
+}
