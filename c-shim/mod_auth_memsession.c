@@ -70,6 +70,8 @@ static const command_rec memsession_directives[] = {
               "request header carrying the user to backends (client copies are removed)"),
     DIR_FLAG("MemSessionDelegation",
              "expose the session's stored Kerberos credentials to the backend"),
+    DIR_TAKE1("MemSessionDelegationDir",
+              "directory for the per-request credential caches of MemSessionDelegation"),
     DIR_FLAG("MemSessionCSRFCheck",
              "unsafe methods riding the cookie must come from this site or a trusted origin"),
     DIR_ITERATE("MemSessionTrustedOrigin",

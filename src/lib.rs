@@ -11,6 +11,7 @@
 
 pub mod config;
 pub mod flow;
+pub mod krb5;
 pub mod session;
 pub mod session_store;
 pub mod store;

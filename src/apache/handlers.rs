@@ -2,6 +2,7 @@
 use std::ffi::c_int;
 
 use super::bindings as ap;
+use super::delegation;
 use super::hooks::{hints, own_origin, request_entry};
 use super::log::Level;
 use super::request::{Headers, Request};
@@ -47,14 +48,15 @@ fn login_handler(request: &mut Request) -> c_int {
         return status::INTERNAL_SERVER_ERROR;
     };
     let auth_type = request.authenticated_type().unwrap_or("unknown");
+    let credentials = delegation::login_credentials(request);
     let login_request = LoginRequest {
         user,
         auth_type,
         cookie_header: request.header(Headers::In, c"Cookie"),
         query: request.args(),
         hints: hints(request),
-        credential_end: None,
-        ccache: None,
+        credential_end: credentials.end,
+        ccache: credentials.ccache,
     };
     no_store(request);
     let outcome = match login::login(login_request, config, state.store(), unix_now()) {

@@ -4,6 +4,7 @@ use std::ffi::{c_int, CStr};
 
 use super::bindings as ap;
 use super::boundary;
+use super::delegation;
 use super::log::Level;
 use super::request::{Headers, Request};
 use super::status;
@@ -117,6 +118,7 @@ fn check_authn(request: &mut Request) -> c_int {
             if let Some(cookie) = set_cookie {
                 request.add_header(Headers::ErrOut, "Set-Cookie", &cookie);
             }
+            delegation::lend_to_backend(request, config, &session.record);
             status::OK
         }
         Outcome::CrossOrigin { log_tag } => {
@@ -217,14 +219,15 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
         return;
     };
     let auth_type = request.authenticated_type().unwrap_or("unknown");
+    let credentials = delegation::login_credentials(request);
     let new = NewSession {
         user: user.to_string(),
         auth_type: auth_type.to_string(),
         inactivity_timeout: config.inactivity_timeout(),
         max_lifetime: config.max_lifetime(),
-        credential_end: None,
+        credential_end: credentials.end,
         cap_to_credentials: config.cap_to_credentials(),
-        ccache: None,
+        ccache: credentials.ccache,
     };
     let now = unix_now();
     match state.store().create(new, now) {

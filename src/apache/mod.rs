@@ -5,6 +5,7 @@
 mod bindings;
 mod boundary;
 mod config_entries;
+mod delegation;
 mod handlers;
 mod hooks;
 mod lifecycle;

@@ -223,6 +223,12 @@ impl<'r> Request<'r> {
         unsafe { ap::apr_table_setn(self.rec().notes, name.as_ptr(), value) }
     }
 
+    /// A variable of the environment backends get (`r->subprocess_env`).
+    pub fn env(&self, name: &CStr) -> Option<&'r str> {
+        // SAFETY: subprocess_env lives in r->pool.
+        unsafe { pool::text(ap::apr_table_get(self.rec().subprocess_env, name.as_ptr())) }
+    }
+
     pub fn set_env(&mut self, name: &str, value: &str) {
         let pool = self.pool();
         // SAFETY: subprocess_env lives in r->pool; set copies.

@@ -16,6 +16,7 @@ pub const DEFAULT_INACTIVITY_TIMEOUT: Duration = Duration::from_secs(3600);
 pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 pub const DEFAULT_LOGIN_URL: &str = "/login";
 pub const DEFAULT_LOGOUT_REDIRECT: &str = "/";
+pub const DEFAULT_DELEGATION_DIR: &str = "/run/memsession/ccache";
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DirConfig {
@@ -37,6 +38,7 @@ pub struct DirConfig {
     /// section's header off.
     pub user_header: Option<Option<String>>,
     pub delegation: Option<bool>,
+    pub delegation_dir: Option<String>,
     pub csrf_check: Option<bool>,
     pub trusted_origins: Option<Vec<String>>,
     pub extend: Option<bool>,
@@ -92,6 +94,9 @@ impl DirConfig {
                 self.user_header = Some(values::parse_header_name(arg).map_err(named)?)
             }
             "MemSessionDelegation" => self.delegation = Some(flag()?),
+            "MemSessionDelegationDir" => {
+                self.delegation_dir = Some(values::parse_absolute_path(arg).map_err(named)?)
+            }
             "MemSessionCSRFCheck" => self.csrf_check = Some(flag()?),
             "MemSessionTrustedOrigin" => {
                 let origin = values::parse_origin(arg).map_err(named)?;
@@ -127,6 +132,7 @@ impl DirConfig {
             logout_allow_get: pick(&inner.logout_allow_get, &self.logout_allow_get),
             user_header: pick(&inner.user_header, &self.user_header),
             delegation: pick(&inner.delegation, &self.delegation),
+            delegation_dir: pick(&inner.delegation_dir, &self.delegation_dir),
             csrf_check: pick(&inner.csrf_check, &self.csrf_check),
             trusted_origins: pick(&inner.trusted_origins, &self.trusted_origins),
             extend: pick(&inner.extend, &self.extend),
@@ -186,6 +192,11 @@ impl DirConfig {
     pub fn delegation(&self) -> bool {
         self.delegation.unwrap_or(false)
     }
+    pub fn delegation_dir(&self) -> &str {
+        self.delegation_dir
+            .as_deref()
+            .unwrap_or(DEFAULT_DELEGATION_DIR)
+    }
     pub fn csrf_check(&self) -> bool {
         self.csrf_check.unwrap_or(true)
     }
@@ -228,6 +239,7 @@ mod tests {
         assert!(!config.logout_allow_get());
         assert_eq!(config.user_header(), None);
         assert!(!config.delegation());
+        assert_eq!(config.delegation_dir(), "/run/memsession/ccache");
         assert!(config.csrf_check());
         assert!(config.trusted_origins().is_empty());
         assert!(config.extend());
@@ -345,6 +357,7 @@ mod tests {
             ("MemSessionTrustedOrigin", "not an origin"),
             ("MemSessionUserHeader", "X:Y"),
             ("MemSessionCookieSecure", "maybe"),
+            ("MemSessionDelegationDir", "relative/dir"),
         ] {
             let error = DirConfig::default().set(directive, arg).unwrap_err();
             assert!(error.starts_with(directive), "{error}");

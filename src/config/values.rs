@@ -84,6 +84,20 @@ pub fn parse_header_name(text: &str) -> Result<Option<String>, String> {
     }
 }
 
+pub fn parse_absolute_path(text: &str) -> Result<String, String> {
+    if text.starts_with('/') && !text.chars().any(char::is_control) {
+        Ok(text.trim_end_matches('/').to_string()).map(|path| {
+            if path.is_empty() {
+                "/".into()
+            } else {
+                path
+            }
+        })
+    } else {
+        Err(format!("'{text}' must be an absolute path"))
+    }
+}
+
 pub fn parse_key_prefix(text: &str) -> Result<String, String> {
     // Keys are prefix + ~45 characters and memcached caps keys at 250 bytes.
     if text.len() <= 128 && text.bytes().all(|b| b.is_ascii_graphic()) {

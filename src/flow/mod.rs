@@ -2,6 +2,7 @@
 //! request's facts into the small structs here and applies the outcome.
 pub mod authenticate;
 pub mod cookies;
+pub mod credentials;
 pub mod login;
 pub mod logout;
 pub mod query;

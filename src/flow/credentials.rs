@@ -1,0 +1,174 @@
+//! Kerberos credentials around a session: reading what the login's auth module delegated
+//! (mod_auth_gssapi's `GssapiDelegCcacheDir`, mod_auth_kerb's `KrbSaveCredentials`, both
+//! exported as `KRB5CCNAME`), and lending them to a backend for one request.
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::krb5::ccache::{self, MAX_CCACHE_BYTES};
+use crate::session::base64url;
+use crate::session::id::SessionId;
+
+/// What a login learned about the user's credentials.
+#[derive(Debug, Default)]
+pub struct LoginCredentials {
+    /// The delegated credential cache, stored (encrypted) with the session.
+    pub ccache: Option<Vec<u8>>,
+    /// When the credentials end (unix seconds): the session is capped to it.
+    pub end: Option<u64>,
+    /// Why delegated credentials were offered but not kept, for the log.
+    pub problem: Option<String>,
+}
+
+/// `krb5ccname` is the auth module's `KRB5CCNAME`; `context_end` is mod_auth_gssapi's
+/// `GSS_SESSION_EXPIRATION` (the ticket's end even without delegation).
+pub fn from_login(krb5ccname: Option<&str>, context_end: Option<&str>) -> LoginCredentials {
+    let mut found = LoginCredentials {
+        end: context_end.and_then(|text| text.trim().parse::<u64>().ok()),
+        ..LoginCredentials::default()
+    };
+    let Some(name) = krb5ccname else {
+        return found;
+    };
+    match read_file_ccache(name) {
+        Ok((bytes, tgt_end)) => {
+            found.end = match (found.end, tgt_end) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            found.ccache = Some(bytes);
+        }
+        Err(problem) => found.problem = Some(problem),
+    }
+    found
+}
+
+fn read_file_ccache(name: &str) -> Result<(Vec<u8>, Option<u64>), String> {
+    let path = match name.split_once(':') {
+        Some(("FILE", path)) => path,
+        Some((kind, _)) if !name.starts_with('/') => {
+            return Err(format!(
+                "KRB5CCNAME type {kind}: is not supported; only FILE: caches are stored"
+            ))
+        }
+        _ => name,
+    };
+    let file = File::open(path).map_err(|error| format!("cannot open {path}: {error}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CCACHE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|error| format!("cannot read {path}: {error}"))?;
+    if bytes.len() > MAX_CCACHE_BYTES {
+        return Err(format!(
+            "{path} is larger than {MAX_CCACHE_BYTES} bytes; not stored"
+        ));
+    }
+    let parsed = ccache::parse(&bytes).map_err(|error| format!("{path}: {error}"))?;
+    if !parsed.has_credentials() {
+        return Err(format!("{path} holds no credentials"));
+    }
+    Ok((bytes, parsed.tgt_end_time()))
+}
+
+/// A credential cache written for one request; removed when dropped (the request pool's
+/// cleanup drops it, also when the backend failed).
+#[derive(Debug)]
+pub struct PrivateCcache {
+    path: PathBuf,
+}
+
+impl PrivateCcache {
+    /// Writes `bytes` to a new file only its owner can read, under a random name in `dir`.
+    pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<PrivateCcache> {
+        let random =
+            SessionId::generate().map_err(|_| io::Error::other("the OS random source failed"))?;
+        let name = format!(
+            "krb5cc_memsession_{}",
+            &base64url::encode(random.as_bytes())[..22]
+        );
+        let path = dir.join(name);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        let written = file.write_all(bytes).and_then(|()| file.sync_data());
+        let ccache = PrivateCcache { path };
+        written?;
+        Ok(ccache)
+    }
+
+    /// The value for the backend's `KRB5CCNAME`.
+    pub fn krb5ccname(&self) -> String {
+        format!("FILE:{}", self.path.display())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for PrivateCcache {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("memsession-cred-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn private_ccache_is_0600_and_removed_on_drop() {
+        let dir = temp_dir("private");
+        let written = PrivateCcache::write(&dir, b"bytes").unwrap();
+        let path = written.path().to_path_buf();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(fs::read(&path).unwrap(), b"bytes");
+        assert!(written.krb5ccname().starts_with("FILE:"));
+        drop(written);
+        assert!(!path.exists());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn login_without_delegation_keeps_the_context_end() {
+        let found = from_login(None, Some("1700000000"));
+        assert_eq!(found.end, Some(1_700_000_000));
+        assert!(found.ccache.is_none() && found.problem.is_none());
+    }
+
+    #[test]
+    fn unusable_caches_are_reported_not_stored() {
+        let dir = temp_dir("bad");
+        let garbage = dir.join("garbage");
+        fs::write(&garbage, b"not a ccache").unwrap();
+        for name in [
+            format!("FILE:{}", garbage.display()),
+            format!("FILE:{}/missing", dir.display()),
+            "KEYRING:persistent:1000".to_string(),
+        ] {
+            let found = from_login(Some(&name), None);
+            assert!(found.ccache.is_none(), "{name}");
+            assert!(found.problem.is_some(), "{name}");
+        }
+        let big = dir.join("big");
+        fs::write(&big, vec![5u8; MAX_CCACHE_BYTES + 1]).unwrap();
+        assert!(from_login(Some(big.to_str().unwrap()), None)
+            .problem
+            .unwrap()
+            .contains("larger"));
+        fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,2 @@
+//! Kerberos formats, parsed without libkrb5.
+pub mod ccache;
