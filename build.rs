@@ -75,6 +75,10 @@ fn main() {
             "ap_auth_type|ap_auth_name|ap_construct_url|ap_set_content_type|ap_rwrite|ap_rflush",
         )
         .allowlist_function("ap_get_server_name_for_url|ap_get_server_port")
+        .allowlist_function("ap_allow_methods")
+        .allowlist_function("ap_setup_client_block|ap_should_client_block|ap_get_client_block")
+        .allowlist_var("REQUEST_CHUNKED_DECHUNK")
+        .allowlist_type("authn_status")
         .allowlist_var("OK|DECLINED|DONE|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH")
         .allowlist_var("APLOG_(EMERG|ALERT|CRIT|ERR|WARNING|NOTICE|INFO|DEBUG|TRACE1)")
         .allowlist_var("HTTP_.*")

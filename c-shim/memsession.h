@@ -17,6 +17,7 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "mod_auth.h"
 #include "apr_strings.h"
 #include "apr_tables.h"
 
@@ -52,6 +53,11 @@ int memsession_c_request_log_enabled(const request_rec *r, int level);
 void memsession_c_log_request(const request_rec *r, int level, const char *message);
 int memsession_c_server_log_enabled(const server_rec *s, int level);
 void memsession_c_log_server(const server_rec *s, int level, const char *message);
+/* Checks a password through the named Apache authn provider (file, dbm, ldap, an
+ * AuthnProviderAlias...), as mod_auth_basic does. Returns an authn_status, or -1 when no
+ * provider of that name is loaded. */
+int memsession_c_check_password(request_rec *r, const char *provider, const char *user,
+                                const char *password);
 /* True during the configuration dry run httpd does before the real start-up pass. */
 int memsession_c_is_dry_run(void);
 

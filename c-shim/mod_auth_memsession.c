@@ -5,6 +5,7 @@
  * trampolines. Every decision is made in Rust (src/); see memsession.h for the contract.
  */
 #include "memsession.h"
+#include "ap_provider.h"
 
 module AP_MODULE_DECLARE_DATA auth_memsession_module;
 APLOG_USE_MODULE(auth_memsession);
@@ -72,6 +73,8 @@ static const command_rec memsession_directives[] = {
              "expose the session's stored Kerberos credentials to the backend"),
     DIR_TAKE1("MemSessionDelegationDir",
               "directory for the per-request credential caches of MemSessionDelegation"),
+    DIR_ITERATE("MemSessionPasswordProvider",
+                "authn providers memsession-login-form checks passwords with (default: file)"),
     DIR_FLAG("MemSessionCSRFCheck",
              "unsafe methods riding the cookie must come from this site or a trusted origin"),
     DIR_ITERATE("MemSessionTrustedOrigin",
@@ -110,6 +113,19 @@ int memsession_c_server_log_enabled(const server_rec *s, int level)
 void memsession_c_log_server(const server_rec *s, int level, const char *message)
 {
     ap_log_error(APLOG_MARK, level | APLOG_NOERRNO, 0, s, "%s", message);
+}
+
+int memsession_c_check_password(request_rec *r, const char *provider, const char *user,
+                                const char *password)
+{
+    const authn_provider *found =
+        ap_lookup_provider(AUTHN_PROVIDER_GROUP, provider, AUTHN_PROVIDER_VERSION);
+    if (found == NULL || found->check_password == NULL) {
+        return -1;
+    }
+    /* Providers and the logs expect to know which provider answered. */
+    apr_table_setn(r->notes, AUTHN_PROVIDER_NAME_NOTE, provider);
+    return found->check_password(r, user, password);
 }
 
 int memsession_c_is_dry_run(void)

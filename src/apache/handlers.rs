@@ -5,34 +5,32 @@ use super::bindings as ap;
 use super::delegation;
 use super::hooks::{hints, own_origin, request_entry};
 use super::log::Level;
-use super::request::{Headers, Request};
+use super::login_form;
+use super::request::{Headers, Method, Request};
 use super::status;
+use crate::config::DirConfig;
+use crate::flow::credentials::LoginCredentials;
 use crate::flow::login::{self, LoginRequest, LoginResponse};
-use crate::flow::{logout, unix_now};
+use crate::flow::{logout, query, unix_now};
 use crate::web::{csrf, navigation};
 
 const LOGIN_HANDLER: &str = "memsession-login";
 const LOGOUT_HANDLER: &str = "memsession-logout";
+const LOGIN_FORM_HANDLER: &str = "memsession-login-form";
 
 #[no_mangle]
 pub extern "C" fn memsession_rs_handler(raw: *mut ap::request_rec) -> c_int {
     request_entry(raw, |request| match request.handler() {
         Some(LOGIN_HANDLER) => login_handler(request),
         Some(LOGOUT_HANDLER) => logout_handler(request),
+        Some(LOGIN_FORM_HANDLER) => login_form::handle(request),
         _ => status::DECLINED,
     })
 }
 
-fn no_store(request: &mut Request) {
-    request.set_header(Headers::ErrOut, "Cache-Control", "no-store");
-}
-
 fn login_handler(request: &mut Request) -> c_int {
-    let (Some(config), Some(state)) = (request.dir_config(), request.server_state()) else {
-        return status::INTERNAL_SERVER_ERROR;
-    };
     if !matches!(request.method(), "GET" | "HEAD" | "POST") {
-        request.set_header(Headers::ErrOut, "Allow", "GET, HEAD, POST");
+        request.allow_methods(&[Method::Get, Method::Post]);
         return status::METHOD_NOT_ALLOWED;
     }
     let Some(user) = request.user() else {
@@ -49,11 +47,29 @@ fn login_handler(request: &mut Request) -> c_int {
     };
     let auth_type = request.authenticated_type().unwrap_or("unknown");
     let credentials = delegation::login_credentials(request);
+    let return_to = request
+        .args()
+        .and_then(|args| query::parameter(args, "return"));
+    finish_login(request, user, auth_type, return_to, credentials)
+}
+
+/// Mints the session for an authenticated user and answers: the part of a login that does
+/// not depend on how the user proved who they are.
+pub(super) fn finish_login(
+    request: &mut Request,
+    user: &str,
+    auth_type: &str,
+    return_to: Option<String>,
+    credentials: LoginCredentials,
+) -> c_int {
+    let (Some(config), Some(state)) = (request.dir_config(), request.server_state()) else {
+        return status::INTERNAL_SERVER_ERROR;
+    };
     let login_request = LoginRequest {
         user,
         auth_type,
         cookie_header: request.header(Headers::In, c"Cookie"),
-        query: request.args(),
+        return_to,
         hints: hints(request),
         credential_end: credentials.end,
         ccache: credentials.ccache,
@@ -67,11 +83,11 @@ fn login_handler(request: &mut Request) -> c_int {
                 format_args!("login of {user} failed: {error}"),
             );
             request.set_header(Headers::ErrOut, "Retry-After", "5");
-            request.respond(
+            return request.respond(
+                status::SERVICE_UNAVAILABLE,
                 "text/plain; charset=utf-8",
                 "The session store is unavailable; please try again in a moment.\n",
             );
-            return status::SERVICE_UNAVAILABLE;
         }
     };
     for old in &outcome.replaced {
@@ -102,11 +118,24 @@ fn login_handler(request: &mut Request) -> c_int {
             request.set_header(Headers::Out, "Location", &location);
             status::SEE_OTHER
         }
-        LoginResponse::Json(body) => {
-            request.respond("application/json", &body);
-            status::OK
-        }
+        LoginResponse::Json(body) => request.respond(status::HTTP_OK, "application/json", &body),
     }
+}
+
+pub(super) fn no_store(request: &mut Request) {
+    request.set_header(Headers::ErrOut, "Cache-Control", "no-store");
+}
+
+/// A request with the cookie on an unsafe method must come from this site (or a trusted
+/// origin) when `MemSessionCSRFCheck` is on.
+pub(super) fn same_site_or_trusted(request: &Request, config: &DirConfig) -> bool {
+    if !config.csrf_check() || !csrf::is_unsafe_method(request.method()) {
+        return true;
+    }
+    let own_origin = own_origin(request);
+    let origin = request.header(Headers::In, c"Origin");
+    let referer = request.header(Headers::In, c"Referer");
+    csrf::origin_allowed(origin, referer, &own_origin, config.trusted_origins())
 }
 
 fn logout_handler(request: &mut Request) -> c_int {
@@ -117,27 +146,19 @@ fn logout_handler(request: &mut Request) -> c_int {
     let allowed =
         method == "POST" || (config.logout_allow_get() && matches!(method, "GET" | "HEAD"));
     if !allowed {
-        let allow = if config.logout_allow_get() {
-            "GET, HEAD, POST"
+        if config.logout_allow_get() {
+            request.allow_methods(&[Method::Get, Method::Post]);
         } else {
-            "POST"
-        };
-        request.set_header(Headers::ErrOut, "Allow", allow);
+            request.allow_methods(&[Method::Post]);
+        }
         return status::METHOD_NOT_ALLOWED;
     }
-    if config.csrf_check() && csrf::is_unsafe_method(method) {
-        let own_origin = own_origin(request);
-        let origin = request.header(Headers::In, c"Origin");
-        let referer = request.header(Headers::In, c"Referer");
-        if !csrf::origin_allowed(origin, referer, &own_origin, config.trusted_origins()) {
-            request.log(
-                Level::Warning,
-                format_args!(
-                    "logout refused: Origin/Referer is not this site (MemSessionCSRFCheck)"
-                ),
-            );
-            return status::FORBIDDEN;
-        }
+    if !same_site_or_trusted(request, config) {
+        request.log(
+            Level::Warning,
+            format_args!("logout refused: Origin/Referer is not this site (MemSessionCSRFCheck)"),
+        );
+        return status::FORBIDDEN;
     }
     let outcome = logout::logout(
         request.header(Headers::In, c"Cookie"),
@@ -152,17 +173,20 @@ fn logout_handler(request: &mut Request) -> c_int {
             Level::Error,
             format_args!("logout of session {tag}: the store did not delete it ({error}); it ends at its expiry"),
         );
-        request.respond(
+        return request.respond(
+            status::SERVICE_UNAVAILABLE,
             "text/plain; charset=utf-8",
             "Logged out of this browser, but the session store is unavailable; the session \
              ends at its expiry.\n",
         );
-        return status::SERVICE_UNAVAILABLE;
     }
     request.log(Level::Info, format_args!("session {tag} logged out"));
     if navigation::wants_json(&hints(request)) {
-        request.respond("application/json", "{\"logged_out\":true}\n");
-        return status::OK;
+        return request.respond(
+            status::HTTP_OK,
+            "application/json",
+            "{\"logged_out\":true}\n",
+        );
     }
     let target = config.logout_redirect().to_string();
     request.set_header(Headers::Out, "Location", &target);

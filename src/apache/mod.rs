@@ -10,6 +10,7 @@ mod handlers;
 mod hooks;
 mod lifecycle;
 mod log;
+mod login_form;
 mod pool;
 mod request;
 mod server_state;

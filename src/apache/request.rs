@@ -16,6 +16,28 @@ pub struct Request<'r> {
     _life: PhantomData<&'r mut ap::request_rec>,
 }
 
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    Unreadable,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Granted,
+    /// This provider does not know the user: the next one is asked.
+    UnknownUser,
+    Denied,
+    ProviderError,
+    NoSuchProvider,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Method {
+    Get,
+    Post,
+}
+
 /// The header tables of a request.
 #[derive(Clone, Copy)]
 pub enum Headers {
@@ -255,16 +277,97 @@ impl<'r> Request<'r> {
         url.unwrap_or("").to_string()
     }
 
-    /// Writes a complete small body with its content type.
-    pub fn respond(&mut self, content_type: &str, body: &str) {
+    /// Reads the request body, refusing more than `limit` bytes.
+    pub fn read_body(&mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
+        // SAFETY: the standard client-block sequence on the live request; the buffer
+        // outlives each call and its length is passed with it.
+        unsafe {
+            let setup =
+                ap::ap_setup_client_block(self.as_ptr(), ap::REQUEST_CHUNKED_DECHUNK as c_int);
+            if setup != ap::OK as c_int {
+                return Err(BodyError::Unreadable);
+            }
+            let mut body = Vec::new();
+            if ap::ap_should_client_block(self.as_ptr()) == 0 {
+                return Ok(body);
+            }
+            let mut buffer = [0u8; 4096];
+            loop {
+                let read = ap::ap_get_client_block(
+                    self.as_ptr(),
+                    buffer.as_mut_ptr().cast(),
+                    buffer.len(),
+                );
+                match read {
+                    0 => return Ok(body),
+                    n if n < 0 => return Err(BodyError::Unreadable),
+                    n => {
+                        let chunk = buffer.get(..n as usize).ok_or(BodyError::Unreadable)?;
+                        if body.len() + chunk.len() > limit {
+                            return Err(BodyError::TooLarge);
+                        }
+                        body.extend_from_slice(chunk);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Asks an Apache authn provider (`file`, `ldap`, an alias...) about a password.
+    pub fn check_password(&mut self, provider: &str, user: &str, password: &str) -> PasswordCheck {
+        let (Ok(provider), Ok(user), Ok(password)) = (
+            CString::new(provider),
+            CString::new(user),
+            CString::new(password),
+        ) else {
+            return PasswordCheck::Denied;
+        };
+        let provider = self.pool().c_str(provider.to_str().unwrap_or(""));
+        // SAFETY: all strings are NUL-terminated and outlive the call; the provider name is
+        // in r->pool because the shim stores it in r->notes.
+        let status = unsafe {
+            ap::memsession_c_check_password(
+                self.as_ptr(),
+                provider,
+                user.as_ptr(),
+                password.as_ptr(),
+            )
+        };
+        match status {
+            -1 => PasswordCheck::NoSuchProvider,
+            s if s == ap::authn_status_AUTH_GRANTED as c_int => PasswordCheck::Granted,
+            s if s == ap::authn_status_AUTH_USER_NOT_FOUND as c_int => PasswordCheck::UnknownUser,
+            s if s == ap::authn_status_AUTH_GENERAL_ERROR as c_int => PasswordCheck::ProviderError,
+            _ => PasswordCheck::Denied,
+        }
+    }
+
+    /// Answers with a complete small body. The hook then returns OK: returning an error
+    /// status after writing would make Apache append its own error page.
+    pub fn respond(&mut self, status: c_int, content_type: &str, body: &str) -> c_int {
         let content_type = self.pool().c_str(content_type);
         // SAFETY: content type lives in r->pool; ap_rwrite copies the body into the output.
         unsafe {
+            self.raw.as_mut().status = status;
             ap::ap_set_content_type(self.as_ptr(), content_type);
             if !self.is_head() {
                 ap::ap_rwrite(body.as_ptr().cast(), body.len() as c_int, self.as_ptr());
             }
         }
+        ap::OK as c_int
+    }
+
+    /// The methods a 405 answer lists in `Allow` (Apache builds that header itself).
+    pub fn allow_methods(&mut self, methods: &[Method]) {
+        let name = |method: &Method| match method {
+            Method::Get => c"GET".as_ptr(),
+            Method::Post => c"POST".as_ptr(),
+        };
+        let null = std::ptr::null::<c_char>();
+        let first = methods.first().map_or(null, name);
+        let second = methods.get(1).map_or(null, name);
+        // SAFETY: a NULL-terminated list of static method names (at most two here).
+        unsafe { ap::ap_allow_methods(self.as_ptr(), 1, first, second, null) };
     }
 
     pub fn is_head(&self) -> bool {

@@ -12,3 +12,7 @@ pub const FORBIDDEN: c_int = ap::HTTP_FORBIDDEN as c_int;
 pub const METHOD_NOT_ALLOWED: c_int = ap::HTTP_METHOD_NOT_ALLOWED as c_int;
 pub const INTERNAL_SERVER_ERROR: c_int = ap::HTTP_INTERNAL_SERVER_ERROR as c_int;
 pub const SERVICE_UNAVAILABLE: c_int = ap::HTTP_SERVICE_UNAVAILABLE as c_int;
+pub const BAD_REQUEST: c_int = ap::HTTP_BAD_REQUEST as c_int;
+pub const REQUEST_ENTITY_TOO_LARGE: c_int = ap::HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
+pub const UNSUPPORTED_MEDIA_TYPE: c_int = ap::HTTP_UNSUPPORTED_MEDIA_TYPE as c_int;
+pub const HTTP_OK: c_int = ap::HTTP_OK as c_int;

@@ -39,6 +39,7 @@ pub struct DirConfig {
     pub user_header: Option<Option<String>>,
     pub delegation: Option<bool>,
     pub delegation_dir: Option<String>,
+    pub password_providers: Option<Vec<String>>,
     pub csrf_check: Option<bool>,
     pub trusted_origins: Option<Vec<String>>,
     pub extend: Option<bool>,
@@ -97,6 +98,12 @@ impl DirConfig {
             "MemSessionDelegationDir" => {
                 self.delegation_dir = Some(values::parse_absolute_path(arg).map_err(named)?)
             }
+            "MemSessionPasswordProvider" => {
+                let provider = values::parse_provider_name(arg).map_err(named)?;
+                self.password_providers
+                    .get_or_insert_with(Vec::new)
+                    .push(provider);
+            }
             "MemSessionCSRFCheck" => self.csrf_check = Some(flag()?),
             "MemSessionTrustedOrigin" => {
                 let origin = values::parse_origin(arg).map_err(named)?;
@@ -133,6 +140,7 @@ impl DirConfig {
             user_header: pick(&inner.user_header, &self.user_header),
             delegation: pick(&inner.delegation, &self.delegation),
             delegation_dir: pick(&inner.delegation_dir, &self.delegation_dir),
+            password_providers: pick(&inner.password_providers, &self.password_providers),
             csrf_check: pick(&inner.csrf_check, &self.csrf_check),
             trusted_origins: pick(&inner.trusted_origins, &self.trusted_origins),
             extend: pick(&inner.extend, &self.extend),
@@ -197,6 +205,13 @@ impl DirConfig {
             .as_deref()
             .unwrap_or(DEFAULT_DELEGATION_DIR)
     }
+    /// Defaults to `file` (AuthUserFile), as mod_auth_basic does.
+    pub fn password_providers(&self) -> Vec<&str> {
+        match &self.password_providers {
+            Some(providers) => providers.iter().map(String::as_str).collect(),
+            None => vec!["file"],
+        }
+    }
     pub fn csrf_check(&self) -> bool {
         self.csrf_check.unwrap_or(true)
     }
@@ -241,6 +256,7 @@ mod tests {
         assert!(!config.delegation());
         assert_eq!(config.delegation_dir(), "/run/memsession/ccache");
         assert!(config.csrf_check());
+        assert_eq!(config.password_providers(), ["file"]);
         assert!(config.trusted_origins().is_empty());
         assert!(config.extend());
     }
@@ -358,6 +374,7 @@ mod tests {
             ("MemSessionUserHeader", "X:Y"),
             ("MemSessionCookieSecure", "maybe"),
             ("MemSessionDelegationDir", "relative/dir"),
+            ("MemSessionPasswordProvider", "no spaces"),
         ] {
             let error = DirConfig::default().set(directive, arg).unwrap_err();
             assert!(error.starts_with(directive), "{error}");

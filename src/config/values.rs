@@ -84,6 +84,18 @@ pub fn parse_header_name(text: &str) -> Result<Option<String>, String> {
     }
 }
 
+pub fn parse_provider_name(text: &str) -> Result<String, String> {
+    if !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' is not an authn provider name"))
+    }
+}
+
 pub fn parse_absolute_path(text: &str) -> Result<String, String> {
     if text.starts_with('/') && !text.chars().any(char::is_control) {
         Ok(text.trim_end_matches('/').to_string()).map(|path| {

@@ -5,13 +5,13 @@ use crate::web::navigation::{self, RequestHints};
 use crate::web::return_path;
 
 use super::cookies;
-use super::query;
 
 pub struct LoginRequest<'a> {
     pub user: &'a str,
     pub auth_type: &'a str,
     pub cookie_header: Option<&'a str>,
-    pub query: Option<&'a str>,
+    /// The requested way back (`return`), already decoded from the query or form.
+    pub return_to: Option<String>,
     pub hints: RequestHints<'a>,
     pub credential_end: Option<u64>,
     pub ccache: Option<Vec<u8>>,
@@ -59,7 +59,7 @@ pub fn login(
     let (id, record) = store.create(new, now)?;
     let set_cookie = cookies::session_cookie(config, &id, &record, now);
 
-    let requested = request.query.and_then(|q| query::parameter(q, "return"));
+    let requested = request.return_to;
     let accepted = requested
         .as_deref()
         .and_then(|target| return_path::validate(target, config.trusted_origins()));

@@ -1,6 +1,7 @@
 //! HTTP-facing pure logic: nothing here knows about Apache.
 pub mod cookie;
 pub mod csrf;
+pub mod form;
 pub mod header_name;
 pub mod navigation;
 pub mod return_path;

@@ -173,6 +173,11 @@ def locations(p: Paths, module: bool, backend_port: int) -> str:
         "    MemSessionInactivityTimeout 1h\n" + off + "</Location>\n",
         login("/brief/login"),
         app("/brief/app"),
+        "# --- password form, checked through Apache's authn providers ---",
+        "<Location /form-login>\n    SetHandler memsession-login-form\n"
+        f'    AuthUserFile "{p.htpasswd}"\n' + off + "</Location>\n",
+        "<Location /form-login-missing-provider>\n    SetHandler memsession-login-form\n"
+        "    MemSessionPasswordProvider nosuchprovider\n" + off + "</Location>\n",
         "# --- another auth module, then ride the cookie ---",
         "<Location /basic-app>\n" + _basic(p) + "    MemSession On\n" + off + "</Location>\n",
     ]
