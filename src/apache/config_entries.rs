@@ -38,28 +38,36 @@ pub extern "C" fn memsession_rs_dir_config_create(
     })
 }
 
+/// Merges two configs this module created (either may be NULL if its creation failed)
+/// into a new one owned by `pool`.
+fn merge_entry<C: Clone + Default, T>(
+    pool: *mut ap::apr_pool_t,
+    base: *mut c_void,
+    add: *mut c_void,
+    config_of: impl Fn(&T) -> &C,
+    merge: impl FnOnce(&C, &C) -> C,
+    wrap: impl FnOnce(C) -> T,
+) -> *mut c_void {
+    boundary::guard(std::ptr::null_mut(), report_config_panic, || {
+        // SAFETY: Apache hands back the objects this module's create/merge returned as T.
+        let (base, add) = unsafe { (base.cast::<T>().as_ref(), add.cast::<T>().as_ref()) };
+        let merged = match (base.map(&config_of), add.map(&config_of)) {
+            (Some(base), Some(add)) => merge(base, add),
+            (Some(only), None) | (None, Some(only)) => only.clone(),
+            (None, None) => C::default(),
+        };
+        // SAFETY: Apache passes a live pool.
+        unsafe { adopt_in(pool, wrap(merged)) }
+    })
+}
+
 #[no_mangle]
 pub extern "C" fn memsession_rs_dir_config_merge(
     pool: *mut ap::apr_pool_t,
     base: *mut c_void,
     add: *mut c_void,
 ) -> *mut c_void {
-    boundary::guard(std::ptr::null_mut(), report_config_panic, || {
-        // SAFETY: both are DirConfigs this module created (or NULL if creation failed).
-        let (base, add) = unsafe {
-            (
-                base.cast::<DirConfig>().as_ref(),
-                add.cast::<DirConfig>().as_ref(),
-            )
-        };
-        let merged = match (base, add) {
-            (Some(base), Some(add)) => base.merge(add),
-            (Some(only), None) | (None, Some(only)) => only.clone(),
-            (None, None) => DirConfig::default(),
-        };
-        // SAFETY: Apache passes a live pool.
-        unsafe { adopt_in(pool, merged) }
-    })
+    merge_entry(pool, base, add, |c: &DirConfig| c, DirConfig::merge, |c| c)
 }
 
 #[no_mangle]
@@ -80,22 +88,14 @@ pub extern "C" fn memsession_rs_server_config_merge(
     base: *mut c_void,
     add: *mut c_void,
 ) -> *mut c_void {
-    boundary::guard(std::ptr::null_mut(), report_config_panic, || {
-        // SAFETY: both are ServerStates this module created (or NULL).
-        let (base, add) = unsafe {
-            (
-                base.cast::<ServerState>().as_ref(),
-                add.cast::<ServerState>().as_ref(),
-            )
-        };
-        let merged = match (base, add) {
-            (Some(base), Some(add)) => base.config.merge(&add.config),
-            (Some(only), None) | (None, Some(only)) => only.config.clone(),
-            (None, None) => ServerConfig::default(),
-        };
-        // SAFETY: Apache passes a live pool.
-        unsafe { adopt_in(pool, ServerState::new(merged)) }
-    })
+    merge_entry(
+        pool,
+        base,
+        add,
+        |state: &ServerState| &state.config,
+        ServerConfig::merge,
+        ServerState::new,
+    )
 }
 
 /// Runs one directive, turning an error (or a panic) into a message in the command's pool.

@@ -5,9 +5,9 @@
 //! section can override or switch off anything an outer one set, and an unset field inherits.
 use std::time::Duration;
 
-use super::directive_error;
 use super::duration::parse_duration;
 use super::values::{self, Unauthenticated};
+use super::{directive_error, inherit};
 use crate::web::cookie::SameSite;
 
 pub const DEFAULT_COOKIE_NAME: &str = "memsession";
@@ -119,31 +119,28 @@ impl DirConfig {
 
     /// `self` is the outer section, `inner` the one nested in it.
     pub fn merge(&self, inner: &DirConfig) -> DirConfig {
-        fn pick<T: Clone>(inner: &Option<T>, outer: &Option<T>) -> Option<T> {
-            inner.as_ref().or(outer.as_ref()).cloned()
-        }
         DirConfig {
-            enabled: pick(&inner.enabled, &self.enabled),
-            cookie_name: pick(&inner.cookie_name, &self.cookie_name),
-            cookie_path: pick(&inner.cookie_path, &self.cookie_path),
-            cookie_domain: pick(&inner.cookie_domain, &self.cookie_domain),
-            cookie_same_site: pick(&inner.cookie_same_site, &self.cookie_same_site),
-            cookie_secure: pick(&inner.cookie_secure, &self.cookie_secure),
-            cookie_persistent: pick(&inner.cookie_persistent, &self.cookie_persistent),
-            inactivity_timeout: pick(&inner.inactivity_timeout, &self.inactivity_timeout),
-            max_lifetime: pick(&inner.max_lifetime, &self.max_lifetime),
-            cap_to_credentials: pick(&inner.cap_to_credentials, &self.cap_to_credentials),
-            unauthenticated: pick(&inner.unauthenticated, &self.unauthenticated),
-            login_url: pick(&inner.login_url, &self.login_url),
-            logout_redirect: pick(&inner.logout_redirect, &self.logout_redirect),
-            logout_allow_get: pick(&inner.logout_allow_get, &self.logout_allow_get),
-            user_header: pick(&inner.user_header, &self.user_header),
-            delegation: pick(&inner.delegation, &self.delegation),
-            delegation_dir: pick(&inner.delegation_dir, &self.delegation_dir),
-            password_providers: pick(&inner.password_providers, &self.password_providers),
-            csrf_check: pick(&inner.csrf_check, &self.csrf_check),
-            trusted_origins: pick(&inner.trusted_origins, &self.trusted_origins),
-            extend: pick(&inner.extend, &self.extend),
+            enabled: inherit(&inner.enabled, &self.enabled),
+            cookie_name: inherit(&inner.cookie_name, &self.cookie_name),
+            cookie_path: inherit(&inner.cookie_path, &self.cookie_path),
+            cookie_domain: inherit(&inner.cookie_domain, &self.cookie_domain),
+            cookie_same_site: inherit(&inner.cookie_same_site, &self.cookie_same_site),
+            cookie_secure: inherit(&inner.cookie_secure, &self.cookie_secure),
+            cookie_persistent: inherit(&inner.cookie_persistent, &self.cookie_persistent),
+            inactivity_timeout: inherit(&inner.inactivity_timeout, &self.inactivity_timeout),
+            max_lifetime: inherit(&inner.max_lifetime, &self.max_lifetime),
+            cap_to_credentials: inherit(&inner.cap_to_credentials, &self.cap_to_credentials),
+            unauthenticated: inherit(&inner.unauthenticated, &self.unauthenticated),
+            login_url: inherit(&inner.login_url, &self.login_url),
+            logout_redirect: inherit(&inner.logout_redirect, &self.logout_redirect),
+            logout_allow_get: inherit(&inner.logout_allow_get, &self.logout_allow_get),
+            user_header: inherit(&inner.user_header, &self.user_header),
+            delegation: inherit(&inner.delegation, &self.delegation),
+            delegation_dir: inherit(&inner.delegation_dir, &self.delegation_dir),
+            password_providers: inherit(&inner.password_providers, &self.password_providers),
+            csrf_check: inherit(&inner.csrf_check, &self.csrf_check),
+            trusted_origins: inherit(&inner.trusted_origins, &self.trusted_origins),
+            extend: inherit(&inner.extend, &self.extend),
         }
     }
 

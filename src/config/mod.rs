@@ -9,6 +9,11 @@ pub mod values;
 pub use dir::DirConfig;
 pub use server::ServerConfig;
 
+/// Apache-style inheritance of one field: the inner section's value when it set one.
+pub(crate) fn inherit<T: Clone>(inner: &Option<T>, outer: &Option<T>) -> Option<T> {
+    inner.as_ref().or(outer.as_ref()).cloned()
+}
+
 /// A directive error: the message names the directive, so an administrator reading
 /// `apache2 -t` output knows which line to fix.
 pub fn directive_error(directive: &str, detail: impl std::fmt::Display) -> String {

@@ -1,9 +1,9 @@
 //! Server-scope configuration (main server and virtual hosts).
 use std::time::Duration;
 
-use super::directive_error;
 use super::duration::parse_duration;
 use super::values;
+use super::{directive_error, inherit};
 use crate::store::address::ServerAddress;
 
 pub const DEFAULT_SERVER: &str = "unix:/run/memsession/memcached.sock";
@@ -53,14 +53,11 @@ impl ServerConfig {
 
     /// `self` is the main server, `vhost` a virtual host.
     pub fn merge(&self, vhost: &ServerConfig) -> ServerConfig {
-        fn pick<T: Clone>(inner: &Option<T>, outer: &Option<T>) -> Option<T> {
-            inner.as_ref().or(outer.as_ref()).cloned()
-        }
         ServerConfig {
-            servers: pick(&vhost.servers, &self.servers),
-            timeout: pick(&vhost.timeout, &self.timeout),
-            local_cache: pick(&vhost.local_cache, &self.local_cache),
-            key_prefix: pick(&vhost.key_prefix, &self.key_prefix),
+            servers: inherit(&vhost.servers, &self.servers),
+            timeout: inherit(&vhost.timeout, &self.timeout),
+            local_cache: inherit(&vhost.local_cache, &self.local_cache),
+            key_prefix: inherit(&vhost.key_prefix, &self.key_prefix),
         }
     }
 
