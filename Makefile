@@ -2,6 +2,7 @@
 #   make            build build/mod_auth_memsession.so (release)
 #   make test       install what the tests need, build, run every test
 #   make demo       throwaway memcached + httpd on loopback, walk through login -> logout
+#   make bench      the module against static, Basic, socache... side by side, as ratios
 #   make install    install the module and a2enmod files (honours DESTDIR, PREFIX)
 APXS       ?= apxs
 PROFILE    ?= release
@@ -11,7 +12,7 @@ DESTDIR    ?=
 LIBEXECDIR ?= $(shell $(APXS) -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
 APACHE_CONFDIR ?= /etc/apache2
 
-.PHONY: all module deps test unit-test integration-test demo install clean lint FORCE
+.PHONY: all module deps test unit-test integration-test demo bench install clean lint FORCE
 
 all: module
 
@@ -36,6 +37,11 @@ integration-test: $(MODULE)
 test: deps
 	$(MAKE) unit-test
 	$(MAKE) integration-test
+
+# Contenders side by side (see bench/bench.py); BENCH_ARGS="--rounds 1 --seconds 3" for a quick look.
+bench: deps $(MODULE)
+	command -v wrk >/dev/null || apt-get install -y -q wrk
+	python3 bench/bench.py $(BENCH_ARGS)
 
 demo: deps $(MODULE)
 	demo/demo.sh

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""make bench: contenders side by side in one run, as ratios to a static file.
+
+One httpd per contender (same MPM, same worker settings, same tiny file), memcached on a UNIX
+socket for this module (and on loopback TCP for mod_authn_socache, whose apr_memcache client
+speaks TCP only), wrk driving each in turn, rounds interleaved so machine drift is shared.
+Raw output goes to results/bench-<time>/; the table is printed last.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODULES = Path("/usr/lib/apache2/modules")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check, what: str, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def cpu_ticks(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def process_tree(root: int) -> list[int]:
+    """root and its children (httpd's workers are children of the parent)."""
+    pids = [root]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == root:
+                pids.append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            pass
+    return pids
+
+
+class Memcached:
+    def __init__(self, work: Path, name: str, tcp: bool):
+        self.port = free_port() if tcp else 0
+        self.sock = work / f"{name}.sock"
+        args = ["memcached", "-u", "root", "-m", "64", "-U", "0"]
+        args += ["-l", "127.0.0.1", "-p", str(self.port)] if tcp else ["-s", str(self.sock), "-a", "0777"]
+        self.proc = subprocess.Popen(args, start_new_session=True)
+        wait_for(self._ready, f"memcached {name}")
+
+    def _connect(self) -> socket.socket:
+        if self.port:
+            return socket.create_connection(("127.0.0.1", self.port), timeout=2)
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(2)
+        s.connect(str(self.sock))
+        return s
+
+    def _ready(self) -> bool:
+        try:
+            self.stats()
+            return True
+        except OSError:
+            return False
+
+    def stats(self) -> dict[str, int]:
+        with self._connect() as s:
+            s.sendall(b"stats\r\n")
+            data = b""
+            while not data.endswith(b"END\r\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        out = {}
+        for line in data.decode().splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "STAT":
+                try:
+                    out[parts[1]] = int(float(parts[2]))
+                except ValueError:
+                    pass
+        return out
+
+    def cpu(self) -> int:
+        return cpu_ticks([self.proc.pid])
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=5)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+@dataclass
+class Contender:
+    name: str
+    location: str  # the <Location /bench> body
+    server: str = ""  # server-scope extra directives
+    modules: list[str] = field(default_factory=list)
+    headers: list[str] = field(default_factory=list)  # wrk -H values, filled after login
+    login: str | None = None  # how to obtain credentials: "memsession" or None
+    note: str = ""
+
+
+class Httpd:
+    def __init__(self, work: Path, contender: Contender, mpm: str, module: Path, mc_sock: Path):
+        self.c = contender
+        self.dir = work / contender.name
+        (self.dir / "htdocs" / "bench").mkdir(parents=True)
+        (self.dir / "logs").mkdir()
+        (self.dir / "htdocs" / "bench" / "index.html").write_text("hello\n")
+        self.port = free_port()
+        load = [f"mpm_{mpm}", "authn_core", "authn_file", "authz_core", "authz_user", "auth_basic"]
+        load += contender.modules
+        lines = [f'ServerRoot "{self.dir}"', "ServerName 127.0.0.1", f"Listen 127.0.0.1:{self.port}",
+                 f'PidFile "{self.dir}/httpd.pid"', f'ErrorLog "{self.dir}/logs/error.log"',
+                 "LogLevel warn", "User www-data", "Group www-data"]
+        lines += [f"LoadModule {m}_module {MODULES}/mod_{m}.so" for m in load]
+        lines += [f"LoadModule auth_memsession_module {module}",
+                  f'DocumentRoot "{self.dir}/htdocs"',
+                  # The same worker settings for every contender.
+                  "StartServers 2", "ServerLimit 2", "ThreadsPerChild 25", "MaxRequestWorkers 50",
+                  "MaxConnectionsPerChild 0", "KeepAlive On", "MaxKeepAliveRequests 0",
+                  f"MemSessionServers unix:{mc_sock}", "MemSessionCookieSecure Off",
+                  contender.server,
+                  f"<Location /bench>\n{contender.location}\n</Location>",
+                  "<Location /login>\n    AuthType Basic\n    AuthName bench\n"
+                  f'    AuthUserFile "{work}/htpasswd-sha1"\n    Require valid-user\n'
+                  "    SetHandler memsession-login\n</Location>"]
+        (self.dir / "httpd.conf").write_text("\n".join(lines) + "\n")
+        self.dir.chmod(0o755)
+        subprocess.run(["apache2", "-f", str(self.dir / "httpd.conf"), "-k", "start"], check=True,
+                       stderr=subprocess.PIPE)
+        wait_for(lambda: (self.dir / "httpd.pid").exists(), f"httpd {contender.name} pid")
+        wait_for(self._answers, f"httpd {contender.name}")
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                return s.recv(12).startswith(b"HTTP/")
+        except OSError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pids(self) -> list[int]:
+        return process_tree(int((self.dir / "httpd.pid").read_text()))
+
+    def stop(self) -> None:
+        subprocess.run(["apache2", "-f", str(self.dir / "httpd.conf"), "-k", "stop"],
+                       stderr=subprocess.DEVNULL, check=False)
+
+
+def login_cookie(url: str) -> str:
+    auth = base64.b64encode(b"alice:alicepw").decode()
+    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-D", "-", "-H", f"Authorization: Basic {auth}",
+                          f"{url}/login"], capture_output=True, text=True, timeout=10).stdout
+    match = re.search(r"^Set-Cookie: (memsession=[A-Za-z0-9_-]{43})", out, re.M | re.I)
+    if not match:
+        raise RuntimeError(f"login failed at {url}: {out}")
+    return match.group(1)
+
+
+def wrk(url: str, headers: list[str], args, seconds: float, raw: Path | None) -> dict:
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{int(round(seconds))}s", "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
+    if raw:
+        raw.write_text(" ".join(cmd) + "\n" + out)
+    result = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+              "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+              "non2xx": int(m.group(1)) if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) else 0}
+    for pct in ("50", "99"):
+        value, unit = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)", out, re.M).groups()
+        result[f"p{pct}"] = float(value) * {"us": 1, "ms": 1000, "s": 1e6}[unit]
+    return result
+
+
+def contenders(work: Path, mc_tcp: Memcached) -> list[Contender]:
+    basic = "    AuthType Basic\n    AuthName bench\n    Require valid-user\n"
+    return [
+        Contender("static", "    Require all granted"),
+        Contender("memsession", "    AuthType MemSession\n    Require valid-user", login="memsession",
+                  note="strict: every request asks memcached"),
+        Contender("memsession-cache1s", "    AuthType MemSession\n    Require valid-user",
+                  server="MemSessionLocalCache 1s", login="memsession", note="MemSessionLocalCache 1s"),
+        Contender("basic-sha1", basic + f'    AuthUserFile "{work}/htpasswd-sha1"', login="basic",
+                  note="mod_authn_file, SHA1 htpasswd"),
+        Contender("basic-memcached", basic + "    AuthBasicProvider socache file\n"
+                  "    AuthnCacheProvideFor file\n    AuthnCacheContext bench\n    AuthnCacheTimeout 600\n"
+                  f'    AuthUserFile "{work}/htpasswd-sha1"',
+                  server=f"AuthnCacheSOCache memcache:127.0.0.1:{mc_tcp.port}",
+                  modules=["socache_memcache", "authn_socache"], login="basic",
+                  note="+ mod_authn_socache on memcached (apr_memcache, TCP)"),
+        Contender("basic-bcrypt", basic + f'    AuthUserFile "{work}/htpasswd-bcrypt"', login="basic",
+                  note="mod_authn_file, bcrypt htpasswd"),
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--mpm", default="event")
+    parser.add_argument("--only", default="", help="comma-separated contender names (static is always run)")
+    parser.add_argument("--module", default=str(REPO / "build" / "mod_auth_memsession.so"))
+    args = parser.parse_args()
+    for tool in ("wrk", "apache2", "memcached", "htpasswd", "curl"):
+        if not shutil.which(tool):
+            print(f"bench: {tool} is missing (make deps installs it)", file=sys.stderr)
+            return 2
+
+    results_dir = REPO / "results" / time.strftime("bench-%Y%m%d-%H%M%S")
+    results_dir.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix="memsession-bench-"))
+    work.chmod(0o755)
+    subprocess.run(["htpasswd", "-bcs", str(work / "htpasswd-sha1"), "alice", "alicepw"], check=True,
+                   stderr=subprocess.DEVNULL)
+    subprocess.run(["htpasswd", "-bcB", str(work / "htpasswd-bcrypt"), "alice", "alicepw"], check=True,
+                   stderr=subprocess.DEVNULL)
+    mc = Memcached(work, "sessions", tcp=False)
+    mc_tcp = Memcached(work, "socache", tcp=True)
+    servers: dict[str, Httpd] = {}
+    try:
+        chosen = contenders(work, mc_tcp)
+        if args.only:
+            wanted = {"static", *args.only.split(",")}
+            chosen = [c for c in chosen if c.name in wanted]
+        for c in chosen:
+            servers[c.name] = Httpd(work, c, args.mpm, Path(args.module), mc.sock)
+            if c.login == "memsession":
+                c.headers = [f"Cookie: {login_cookie(servers[c.name].url)}"]
+            elif c.login == "basic":
+                c.headers = ["Authorization: Basic " + base64.b64encode(b"alice:alicepw").decode()]
+        for c in chosen:  # warm up: children started, caches filled
+            wrk(servers[c.name].url + "/bench/index.html", c.headers, args, 1, None)
+
+        rows: dict[str, list[dict]] = {c.name: [] for c in chosen}
+        for round_no in range(args.rounds):
+            order = chosen[round_no % len(chosen):] + chosen[:round_no % len(chosen)]
+            for c in order:
+                server = servers[c.name]
+                pids = server.pids()
+                before_cpu, mc_before, stats_before = cpu_ticks(pids), mc.cpu() + mc_tcp.cpu(), mc.stats()
+                r = wrk(server.url + "/bench/index.html", c.headers, args, args.seconds,
+                        results_dir / f"round{round_no + 1}-{c.name}.txt")
+                after_cpu, mc_after, stats_after = cpu_ticks(pids), mc.cpu() + mc_tcp.cpu(), mc.stats()
+                n = max(r["requests"], 1)
+                r["httpd_us"] = (after_cpu - before_cpu) / CLK_TCK * 1e6 / n
+                r["memcached_us"] = (mc_after - mc_before) / CLK_TCK * 1e6 / n
+                for stat in ("cmd_get", "cmd_set", "cmd_touch", "delete_hits"):
+                    r[stat] = (stats_after.get(stat, 0) - stats_before.get(stat, 0)) / n
+                rows[c.name].append(r)
+                print(f"round {round_no + 1} {c.name:20s} {r['rps']:9.0f} req/s  p50 {r['p50']:7.0f} us",
+                      flush=True)
+
+        login_rate = None
+        if "memsession" in servers:
+            auth = "Authorization: Basic " + base64.b64encode(b"alice:alicepw").decode()
+            lr = wrk(servers["memsession"].url + "/login", [auth], args, max(3, args.seconds / 2),
+                     results_dir / "login.txt")
+            login_rate = lr["rps"]
+
+        table = render(chosen, rows, login_rate, args)
+        (results_dir / "table.txt").write_text(table)
+        print()
+        print(table)
+        print(f"raw output: {results_dir}")
+        return 0
+    finally:
+        for server in servers.values():
+            server.stop()
+        mc.stop()
+        mc_tcp.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rate, args) -> str:
+    static = rows["static"]
+    lines = [f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.mpm} MPM, "
+             f"{args.rounds} interleaved rounds; medians; ratio = median of per-round ratios to static",
+             "",
+             f"{'contender':20s} {'req/s':>9s} {'ratio':>6s} {'p50 us':>8s} {'p99 us':>8s} "
+             f"{'Δp50':>6s} {'httpd us/req':>12s} {'mc us/req':>9s} {'gets/req':>8s} {'sets/req':>8s}  note"]
+    for c in chosen:
+        rs = rows[c.name]
+        med = lambda key: statistics.median(r[key] for r in rs)  # noqa: E731
+        ratio = statistics.median(r["rps"] / s["rps"] for r, s in zip(rs, static))
+        dp50 = statistics.median(r["p50"] - s["p50"] for r, s in zip(rs, static))
+        bad = sum(r["non2xx"] for r in rs)
+        note = c.note + (f" [{bad} non-2xx!]" if bad else "")
+        lines.append(f"{c.name:20s} {med('rps'):9.0f} {ratio:6.2f} {med('p50'):8.0f} {med('p99'):8.0f} "
+                     f"{dp50:+6.0f} {med('httpd_us'):12.1f} {med('memcached_us'):9.1f} "
+                     f"{med('cmd_get'):8.2f} {med('cmd_set'):8.3f}  {note}")
+    if login_rate is not None:
+        lines += ["", f"login (Basic at /login creating a session): {login_rate:.0f} sessions/s"]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
