@@ -11,10 +11,11 @@ use super::status;
 use crate::config::DirConfig;
 use crate::flow::authenticate::{self, AuthRequest, Challenge, Outcome};
 use crate::flow::{cookies, unix_now};
+use crate::session::id::SessionId;
 use crate::session_store::NewSession;
-use crate::web::header_name;
 use crate::web::navigation::RequestHints;
 use crate::web::return_path;
+use crate::web::{csrf, header_name};
 
 pub const AUTH_TYPE: &str = "MemSession";
 /// Set on a request whose user this module vouched for (value: the user).
@@ -85,7 +86,12 @@ fn check_authn(request: &mut Request) -> c_int {
     let Some(state) = request.server_state() else {
         return status::INTERNAL_SERVER_ERROR;
     };
-    let own_origin = own_origin(request);
+    // Only unsafe methods are origin-checked: skip building the origin for the rest.
+    let own_origin = if csrf::is_unsafe_method(request.method()) {
+        own_origin(request)
+    } else {
+        String::new()
+    };
     let facts = AuthRequest {
         cookie_header: request.header(Headers::In, c"Cookie"),
         origin: request.header(Headers::In, c"Origin"),
@@ -98,13 +104,14 @@ fn check_authn(request: &mut Request) -> c_int {
         Outcome::Authenticated {
             session,
             set_cookie,
-            log_tag,
+            id,
         } => {
             let user = session.record.user.as_str();
             request.log(
                 Level::Debug,
                 format_args!(
-                    "session {log_tag} valid for user {user}{}",
+                    "session {} valid for user {user}{}",
+                    id.tag(),
                     if session.from_local_cache {
                         " (local cache)"
                     } else {
@@ -121,20 +128,20 @@ fn check_authn(request: &mut Request) -> c_int {
             delegation::lend_to_backend(request, config, &session.record);
             status::OK
         }
-        Outcome::CrossOrigin { log_tag } => {
+        Outcome::CrossOrigin { id } => {
             request.log(
                 Level::Warning,
                 format_args!(
-                    "session {log_tag}: {} {} refused: Origin/Referer is not this site or a \
+                    "session {}: {} {} refused: Origin/Referer is not this site or a \
                      MemSessionTrustedOrigin (MemSessionCSRFCheck)",
+                    id.tag(),
                     request.method(),
                     request.uri()
                 ),
             );
             status::FORBIDDEN
         }
-        Outcome::Refused { refusal, log_tag } => {
-            let tag = log_tag.as_deref().unwrap_or("-");
+        Outcome::Refused { refusal, id } => {
             let level = match &refusal {
                 authenticate::Refusal::Rejected(rejection) if !rejection.is_final() => Level::Error,
                 _ => Level::Debug,
@@ -142,8 +149,9 @@ fn check_authn(request: &mut Request) -> c_int {
             request.log(
                 level,
                 format_args!(
-                    "no valid session ({}; session {tag}): {refusal:?}",
-                    refusal.reason()
+                    "no valid session ({}; session {}): {refusal:?}",
+                    refusal.reason(),
+                    OptionalTag(id.as_ref())
                 ),
             );
             if !primary {
@@ -248,5 +256,17 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
             Level::Error,
             format_args!("could not issue a session for {user} (MemSession On): {error}"),
         ),
+    }
+}
+
+/// A session's log tag, or "-" when the request named none.
+struct OptionalTag<'a>(Option<&'a SessionId>);
+
+impl std::fmt::Display for OptionalTag<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(id) => id.tag().fmt(f),
+            None => f.write_str("-"),
+        }
     }
 }

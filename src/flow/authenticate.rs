@@ -2,6 +2,7 @@
 //! of another AuthType.
 use crate::config::values::Unauthenticated;
 use crate::config::DirConfig;
+use crate::session::id::SessionId;
 use crate::session_store::{Policy, Rejection, SessionStore, Validated};
 use crate::web::csrf;
 use crate::web::navigation::{self, RequestHints};
@@ -56,13 +57,14 @@ pub enum Outcome {
         session: Box<Validated>,
         /// A refreshed persistent cookie, when the session's window moved.
         set_cookie: Option<String>,
-        log_tag: String,
+        id: SessionId,
     },
     /// A valid session on an unsafe method from a foreign origin.
-    CrossOrigin { log_tag: String },
+    CrossOrigin { id: SessionId },
     Refused {
         refusal: Refusal,
-        log_tag: Option<String>,
+        /// The session the cookie named, if it was well-formed.
+        id: Option<SessionId>,
     },
 }
 
@@ -76,24 +78,23 @@ pub fn authenticate(
         CookieLookup::Absent => {
             return Outcome::Refused {
                 refusal: Refusal::NoCookie,
-                log_tag: None,
+                id: None,
             }
         }
         CookieLookup::Malformed => {
             return Outcome::Refused {
                 refusal: Refusal::MalformedCookie,
-                log_tag: None,
+                id: None,
             }
         }
         CookieLookup::Ambiguous => {
             return Outcome::Refused {
                 refusal: Refusal::AmbiguousCookie,
-                log_tag: None,
+                id: None,
             }
         }
         CookieLookup::Present(id) => id,
     };
-    let log_tag = id.log_tag();
     let policy = Policy {
         inactivity_timeout: config.inactivity_timeout(),
         max_lifetime: config.max_lifetime(),
@@ -104,7 +105,7 @@ pub fn authenticate(
         Err(rejection) => {
             return Outcome::Refused {
                 refusal: Refusal::Rejected(rejection),
-                log_tag: Some(log_tag),
+                id: Some(id),
             }
         }
     };
@@ -117,14 +118,14 @@ pub fn authenticate(
             config.trusted_origins(),
         )
     {
-        return Outcome::CrossOrigin { log_tag };
+        return Outcome::CrossOrigin { id };
     }
     let set_cookie = (session.refreshed && config.cookie_persistent())
         .then(|| cookies::session_cookie(config, &id, &session.record, now));
     Outcome::Authenticated {
         session: Box::new(session),
         set_cookie,
-        log_tag,
+        id,
     }
 }
 

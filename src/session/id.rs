@@ -61,6 +61,11 @@ impl SessionId {
 
     /// Eight hex characters of a domain-separated hash: enough to correlate log lines for
     /// one session, far too little to recover or guess the id.
+    /// The log tag, computed only if the log line is actually written.
+    pub fn tag(&self) -> LogTag<'_> {
+        LogTag(self)
+    }
+
     pub fn log_tag(&self) -> String {
         let mut ctx = digest::Context::new(&digest::SHA256);
         ctx.update(LOG_TAG_DOMAIN);
@@ -79,6 +84,15 @@ impl SessionId {
 impl fmt::Debug for SessionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "SessionId({})", self.log_tag())
+    }
+}
+
+/// Displays as [`SessionId::log_tag`]; the hash is computed only when formatted.
+pub struct LogTag<'a>(&'a SessionId);
+
+impl fmt::Display for LogTag<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.log_tag())
     }
 }
 

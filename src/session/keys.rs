@@ -53,24 +53,43 @@ fn expand32(prk: &hkdf::Prk, info: &[u8]) -> [u8; 32] {
     out
 }
 
-pub fn derive(prefix: &str, id: &SessionId) -> SessionKeys {
-    let mut salt = digest::Context::new(&digest::SHA256);
-    salt.update(SALT_DOMAIN);
-    salt.update(prefix.as_bytes());
-    let salt = salt.finish();
+/// Derives session keys for one prefix. The salt (a hash of the prefix, turned into an HMAC
+/// key) is computed once, not on every request.
+pub struct KeyDeriver {
+    prefix: String,
+    salt: hkdf::Salt,
+}
 
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt.as_ref()).extract(id.as_bytes());
-    let store_hash = expand32(&prk, STORE_KEY_INFO);
-    let record_key = expand32(&prk, RECORD_KEY_INFO);
-
-    let mut store_key = String::with_capacity(prefix.len() + 2 + 43);
-    store_key.push_str(prefix);
-    store_key.push_str("s:");
-    store_key.push_str(&base64url::encode(&store_hash));
-    SessionKeys {
-        store_key,
-        record_key,
+impl KeyDeriver {
+    pub fn new(prefix: &str) -> KeyDeriver {
+        let mut salt = digest::Context::new(&digest::SHA256);
+        salt.update(SALT_DOMAIN);
+        salt.update(prefix.as_bytes());
+        let salt = salt.finish();
+        KeyDeriver {
+            prefix: prefix.to_string(),
+            salt: hkdf::Salt::new(hkdf::HKDF_SHA256, salt.as_ref()),
+        }
     }
+
+    pub fn derive(&self, id: &SessionId) -> SessionKeys {
+        let prk = self.salt.extract(id.as_bytes());
+        let store_hash = expand32(&prk, STORE_KEY_INFO);
+        let record_key = expand32(&prk, RECORD_KEY_INFO);
+
+        let mut store_key = String::with_capacity(self.prefix.len() + 2 + 43);
+        store_key.push_str(&self.prefix);
+        store_key.push_str("s:");
+        store_key.push_str(&base64url::encode(&store_hash));
+        SessionKeys {
+            store_key,
+            record_key,
+        }
+    }
+}
+
+pub fn derive(prefix: &str, id: &SessionId) -> SessionKeys {
+    KeyDeriver::new(prefix).derive(id)
 }
 
 /// The key holding one user's revocation epoch. Hashed so the store does not list who has

@@ -74,6 +74,7 @@ impl From<StoreError> for CreateError {
 pub struct SessionStore {
     client: StoreClient,
     prefix: String,
+    deriver: keys::KeyDeriver,
     global_epoch_key: String,
     known: KnownSessions,
 }
@@ -84,6 +85,7 @@ impl SessionStore {
         SessionStore {
             client,
             prefix: prefix.to_string(),
+            deriver: keys::KeyDeriver::new(prefix),
             global_epoch_key: keys::global_epoch_key(prefix),
             known: KnownSessions::new(local_cache),
         }
@@ -94,7 +96,7 @@ impl SessionStore {
     }
 
     pub fn keys_for(&self, id: &SessionId) -> SessionKeys {
-        keys::derive(&self.prefix, id)
+        self.deriver.derive(id)
     }
 
     pub fn validate(
