@@ -1,24 +1,36 @@
-//! What one process remembers about sessions it has validated: which user epoch key belongs
-//! to a record key (immutable for a session's life), and — only with `MemSessionLocalCache`
-//! — the record itself for a short while. Bounded: when full, it is emptied, which costs at
-//! most one extra round trip per session.
+//! What one process remembers about sessions it has validated or created, keyed by the id:
+//! their derived keys and user epoch key (both fixed for a session's life, and costly to
+//! recompute on every request) and — only with `MemSessionLocalCache` — the record itself
+//! for a short while. Only sessions that validated are remembered, so ids a client makes up
+//! cannot fill it. Bounded: when full it is emptied, which costs each live session one
+//! recomputation.
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::session::id::{SessionId, ID_BYTES};
+use crate::session::keys::SessionKeys;
 use crate::session::record::SessionRecord;
 
 const MAX_ENTRIES: usize = 10_000;
 
-#[derive(Default)]
 struct Entry {
-    user_epoch_key: Option<String>,
+    keys: SessionKeys,
+    user_epoch_key: String,
     record: Option<(SessionRecord, Instant)>,
+}
+
+/// What the process remembered about one session.
+pub struct Recalled {
+    pub keys: SessionKeys,
+    pub user_epoch_key: String,
+    /// Set only with a local cache, while the record is younger than its time to live.
+    pub fresh_record: Option<SessionRecord>,
 }
 
 pub struct KnownSessions {
     record_ttl: Duration,
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<[u8; ID_BYTES], Entry>>,
 }
 
 impl KnownSessions {
@@ -29,7 +41,7 @@ impl KnownSessions {
         }
     }
 
-    fn with_entries<T>(&self, work: impl FnOnce(&mut HashMap<String, Entry>) -> T) -> T {
+    fn with_entries<T>(&self, work: impl FnOnce(&mut HashMap<[u8; ID_BYTES], Entry>) -> T) -> T {
         // A panic while holding the lock leaves only cache data behind: keep using it.
         let mut entries = self
             .entries
@@ -38,55 +50,57 @@ impl KnownSessions {
         work(&mut entries)
     }
 
-    fn entry<'m>(entries: &'m mut HashMap<String, Entry>, store_key: &str) -> &'m mut Entry {
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(store_key) {
-            entries.clear();
-        }
-        entries.entry(store_key.to_string()).or_default()
-    }
-
-    pub fn user_epoch_key(&self, store_key: &str) -> Option<String> {
+    pub fn recall(&self, id: &SessionId, now: Instant) -> Option<Recalled> {
         self.with_entries(|entries| {
-            entries
-                .get(store_key)
-                .and_then(|entry| entry.user_epoch_key.clone())
+            let entry = entries.get(id.as_bytes())?;
+            let fresh_record = entry.record.as_ref().and_then(|(record, validated_at)| {
+                (now.saturating_duration_since(*validated_at) < self.record_ttl)
+                    .then(|| record.clone())
+            });
+            Some(Recalled {
+                keys: entry.keys.clone(),
+                user_epoch_key: entry.user_epoch_key.clone(),
+                fresh_record,
+            })
         })
     }
 
-    pub fn remember_user_epoch_key(&self, store_key: &str, user_epoch_key: String) {
+    /// Remembers a session that validated (with its record, if a local cache is on) or was
+    /// just created (without).
+    pub fn remember(
+        &self,
+        id: &SessionId,
+        keys: &SessionKeys,
+        user_epoch_key: &str,
+        record: Option<(&SessionRecord, Instant)>,
+    ) {
+        let record = record
+            .filter(|_| !self.record_ttl.is_zero())
+            .map(|(record, at)| (record.clone(), at));
         self.with_entries(|entries| {
-            Self::entry(entries, store_key).user_epoch_key = Some(user_epoch_key)
+            if entries.len() >= MAX_ENTRIES && !entries.contains_key(id.as_bytes()) {
+                entries.clear();
+            }
+            entries.insert(
+                *id.as_bytes(),
+                Entry {
+                    keys: keys.clone(),
+                    user_epoch_key: user_epoch_key.to_string(),
+                    record,
+                },
+            );
         })
     }
 
-    /// A record validated against the store less than `record_ttl` ago.
-    pub fn fresh_record(&self, store_key: &str, now: Instant) -> Option<SessionRecord> {
-        if self.record_ttl.is_zero() {
-            return None;
-        }
-        self.with_entries(|entries| {
-            let (record, validated_at) = entries.get(store_key)?.record.as_ref()?;
-            (now.saturating_duration_since(*validated_at) < self.record_ttl).then(|| record.clone())
-        })
-    }
-
-    pub fn remember_record(&self, store_key: &str, record: &SessionRecord, validated_at: Instant) {
-        if self.record_ttl.is_zero() {
-            return;
-        }
-        self.with_entries(|entries| {
-            Self::entry(entries, store_key).record = Some((record.clone(), validated_at))
-        })
-    }
-
-    pub fn forget(&self, store_key: &str) {
-        self.with_entries(|entries| entries.remove(store_key));
+    pub fn forget(&self, id: &SessionId) {
+        self.with_entries(|entries| entries.remove(id.as_bytes()));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::session::keys;
     use crate::session::record::Epoch;
 
     fn record() -> SessionRecord {
@@ -107,34 +121,37 @@ mod tests {
     #[test]
     fn records_are_kept_only_with_a_ttl_and_only_for_it() {
         let start = Instant::now();
+        let id = SessionId::generate().unwrap();
+        let keys = keys::derive("p:", &id);
         let off = KnownSessions::new(Duration::ZERO);
-        off.remember_record("k", &record(), start);
-        assert!(off.fresh_record("k", start).is_none());
+        off.remember(&id, &keys, "u", Some((&record(), start)));
+        let recalled = off
+            .recall(&id, start)
+            .expect("keys are kept without a cache");
+        assert_eq!(recalled.keys, keys);
+        assert_eq!(recalled.user_epoch_key, "u");
+        assert!(recalled.fresh_record.is_none());
 
         let on = KnownSessions::new(Duration::from_secs(1));
-        on.remember_record("k", &record(), start);
-        assert!(on
-            .fresh_record("k", start + Duration::from_millis(999))
-            .is_some());
-        assert!(on
-            .fresh_record("k", start + Duration::from_secs(1))
-            .is_none());
-        on.forget("k");
-        assert!(on.fresh_record("k", start).is_none());
+        on.remember(&id, &keys, "u", Some((&record(), start)));
+        let within = on.recall(&id, start + Duration::from_millis(999)).unwrap();
+        assert!(within.fresh_record.is_some());
+        let after = on.recall(&id, start + Duration::from_secs(1)).unwrap();
+        assert!(after.fresh_record.is_none());
+        on.forget(&id);
+        assert!(on.recall(&id, start).is_none());
     }
 
     #[test]
     fn bounded() {
         let known = KnownSessions::new(Duration::ZERO);
-        for n in 0..(MAX_ENTRIES + 5) {
-            known.remember_user_epoch_key(&format!("k{n}"), "u".into());
+        let mut last = None;
+        for _ in 0..(MAX_ENTRIES + 5) {
+            let id = SessionId::generate().unwrap();
+            known.remember(&id, &keys::derive("p:", &id), "u", None);
+            last = Some(id);
         }
         assert!(known.with_entries(|entries| entries.len()) <= MAX_ENTRIES);
-        assert_eq!(
-            known
-                .user_epoch_key(&format!("k{}", MAX_ENTRIES + 4))
-                .as_deref(),
-            Some("u")
-        );
+        assert!(known.recall(&last.unwrap(), Instant::now()).is_some());
     }
 }

@@ -105,18 +105,23 @@ impl SessionStore {
         policy: &Policy,
         now: u64,
     ) -> Result<Validated, Rejection> {
-        let keys = self.keys_for(id);
         let started = Instant::now();
-        if let Some(record) = self.known.fresh_record(&keys.store_key, started) {
-            check_lifetime(&record, policy, now)?;
-            return Ok(Validated {
-                record,
-                keys,
-                from_local_cache: true,
-                refreshed: false,
-            });
+        let recalled = self.known.recall(id, started);
+        if let Some(recalled) = &recalled {
+            if let Some(record) = &recalled.fresh_record {
+                check_lifetime(record, policy, now)?;
+                return Ok(Validated {
+                    record: record.clone(),
+                    keys: recalled.keys.clone(),
+                    from_local_cache: true,
+                    refreshed: false,
+                });
+            }
         }
-        let user_epoch_key = self.known.user_epoch_key(&keys.store_key);
+        let (keys, user_epoch_key) = match recalled {
+            Some(recalled) => (recalled.keys, Some(recalled.user_epoch_key)),
+            None => (self.keys_for(id), None),
+        };
         let mut wanted: Vec<&str> = vec![&keys.store_key, &self.global_epoch_key];
         if let Some(key) = &user_epoch_key {
             wanted.push(key);
@@ -134,13 +139,12 @@ impl SessionStore {
         if !epochs::matches(global_epoch_value.as_deref(), &record.global_epoch) {
             return Err(Rejection::Revoked(EpochKind::Global));
         }
-        let user_epoch_value = match user_epoch_key {
-            Some(_) => user_epoch_value,
+        let (user_epoch_key, user_epoch_value) = match user_epoch_key {
+            Some(key) => (key, user_epoch_value),
             None => {
                 let key = keys::user_epoch_key(&self.prefix, &record.user);
                 let value = self.client.get(&key).map_err(Rejection::Store)?;
-                self.known.remember_user_epoch_key(&keys.store_key, key);
-                value
+                (key, value)
             }
         };
         if !epochs::matches(user_epoch_value.as_deref(), &record.user_epoch) {
@@ -156,7 +160,7 @@ impl SessionStore {
             refreshed = self.write(&keys, &record, now).is_ok();
         }
         self.known
-            .remember_record(&keys.store_key, &record, started);
+            .remember(id, &keys, &user_epoch_key, Some((&record, started)));
         Ok(Validated {
             record,
             keys,
@@ -184,8 +188,7 @@ impl SessionStore {
                 &sealed,
                 lifetime::store_exptime(&record, now),
             )? {
-                self.known
-                    .remember_user_epoch_key(&keys.store_key, user_epoch_key);
+                self.known.remember(&id, &keys, &user_epoch_key, None);
                 return Ok((id, record));
             }
         }
@@ -194,9 +197,8 @@ impl SessionStore {
 
     /// Deletes one session (logout). Returns whether the store held it.
     pub fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let keys = self.keys_for(id);
-        self.known.forget(&keys.store_key);
-        self.client.delete(&keys.store_key)
+        self.known.forget(id);
+        self.client.delete(&self.keys_for(id).store_key)
     }
 
     /// Ends every session of `user`, on every node, at their next request.
