@@ -24,7 +24,12 @@ const MAX_RELATIVE_EXPTIME: u64 = 60 * 60 * 24 * 30;
 pub fn validate_key(key: &str) -> Result<(), StoreError> {
     if key.is_empty()
         || key.len() > MAX_KEY_LEN
-        || key.chars().any(|c| c.is_whitespace() || c.is_control())
+        || if key.is_ascii() {
+            // The common case, byte by byte: our keys are ASCII.
+            key.bytes().any(|b| b <= b' ' || b == 0x7f)
+        } else {
+            key.chars().any(|c| c.is_whitespace() || c.is_control())
+        }
     {
         return Err(StoreError::InvalidKey);
     }
