@@ -12,7 +12,7 @@ DESTDIR    ?=
 LIBEXECDIR ?= $(shell $(APXS) -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
 APACHE_CONFDIR ?= /etc/apache2
 
-.PHONY: all module deps test unit-test integration-test demo bench install clean lint FORCE
+.PHONY: all module memsessionctl deps test unit-test integration-test demo bench install clean lint FORCE
 
 all: module
 
@@ -46,11 +46,26 @@ bench: deps $(MODULE)
 demo: deps $(MODULE)
 	demo/demo.sh
 
-install: $(MODULE)
-	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(APACHE_CONFDIR)/mods-available
+# What a Debian package lays out; every path honours DESTDIR (staged installs need no root).
+SBINDIR        ?= $(PREFIX)/sbin
+DOCDIR         ?= $(PREFIX)/share/doc/mod-auth-memsession
+SYSTEMDUNITDIR ?= /lib/systemd/system
+TMPFILESDIR    ?= /usr/lib/tmpfiles.d
+CTL            := target/$(PROFILE)/memsessionctl
+
+memsessionctl: FORCE
+	cargo build $(if $(filter release,$(PROFILE)),--release) --bin memsessionctl
+
+install: $(MODULE) memsessionctl
+	install -d $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(APACHE_CONFDIR)/mods-available \
+		$(DESTDIR)$(SBINDIR) $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(TMPFILESDIR)
 	install -m 0644 $(MODULE) $(DESTDIR)$(LIBEXECDIR)/mod_auth_memsession.so
 	install -m 0644 apache-conf/auth_memsession.load apache-conf/auth_memsession.conf \
 		$(DESTDIR)$(APACHE_CONFDIR)/mods-available/
+	install -m 0755 $(CTL) $(DESTDIR)$(SBINDIR)/memsessionctl
+	install -m 0644 apache-conf/memsession-memcached.service $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 0644 apache-conf/memsession-tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/memsession.conf
+	install -m 0644 README.md docs/directives.md apache-conf/example-site.conf $(DESTDIR)$(DOCDIR)/
 
 clean:
 	cargo clean

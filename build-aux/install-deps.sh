@@ -4,6 +4,10 @@
 set -eu
 
 packages="apache2 apache2-dev apache2-utils memcached libclang-dev clang curl"
+# Kerberos: a throwaway MIT realm, mod_auth_gssapi at the login, and the two browsers the
+# SPNEGO tests drive headless.
+packages="$packages krb5-kdc krb5-admin-server krb5-user libapache2-mod-auth-gssapi"
+packages="$packages chromium firefox-esr"
 # command that proves each package is there
 need() {
     case "$1" in
@@ -14,6 +18,12 @@ need() {
         libclang-dev) ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 ;;
         clang) command -v clang >/dev/null ;;
         curl) command -v curl >/dev/null ;;
+        krb5-kdc) test -x /usr/sbin/krb5kdc && test -x /usr/sbin/kdb5_util ;;
+        krb5-admin-server) test -x /usr/sbin/kadmin.local ;;
+        krb5-user) command -v kinit >/dev/null && command -v klist >/dev/null ;;
+        libapache2-mod-auth-gssapi) test -f /usr/lib/apache2/modules/mod_auth_gssapi.so ;;
+        chromium) command -v chromium >/dev/null ;;
+        firefox-esr) command -v firefox-esr >/dev/null ;;
     esac
 }
 

@@ -20,6 +20,7 @@
 #include "mod_auth.h"
 #include "apr_strings.h"
 #include "apr_tables.h"
+#include "apr_shm.h"
 
 /* ---- implemented in Rust ---------------------------------------------------------- */
 

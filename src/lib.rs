@@ -9,9 +9,11 @@
 //! - `apache`: the only module that touches Apache pointers; every entry from C lives there.
 #![deny(unsafe_code)]
 
+pub mod admin;
 pub mod config;
 pub mod flow;
 pub mod krb5;
+pub mod metrics;
 pub mod session;
 pub mod session_store;
 pub mod store;

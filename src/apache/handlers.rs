@@ -24,6 +24,7 @@ pub extern "C" fn memsession_rs_handler(raw: *mut ap::request_rec) -> c_int {
         Some(LOGIN_HANDLER) => login_handler(request),
         Some(LOGOUT_HANDLER) => logout_handler(request),
         Some(LOGIN_FORM_HANDLER) => login_form::handle(request),
+        Some(super::status_handler::HANDLER) => super::status_handler::handle(request),
         _ => status::DECLINED,
     })
 }
@@ -78,6 +79,7 @@ pub(super) fn finish_login(
     let outcome = match login::login(login_request, config, state.store(), unix_now()) {
         Ok(outcome) => outcome,
         Err(error) => {
+            super::shared_metrics::count(crate::metrics::Counter::LOGIN_STORE_UNAVAILABLE);
             request.log(
                 Level::Error,
                 format_args!("login of {user} failed: {error}"),
@@ -113,6 +115,7 @@ pub(super) fn finish_login(
         ),
     );
     request.add_header(Headers::ErrOut, "Set-Cookie", &outcome.set_cookie);
+    super::shared_metrics::count(crate::metrics::Counter::LOGIN_OK);
     match outcome.response {
         LoginResponse::Redirect(location) => {
             request.set_header(Headers::Out, "Location", &location);
@@ -158,6 +161,7 @@ fn logout_handler(request: &mut Request) -> c_int {
             Level::Warning,
             format_args!("logout refused: Origin/Referer is not this site (MemSessionCSRFCheck)"),
         );
+        super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
         return status::FORBIDDEN;
     }
     let outcome = logout::logout(
@@ -168,7 +172,9 @@ fn logout_handler(request: &mut Request) -> c_int {
     no_store(request);
     request.add_header(Headers::ErrOut, "Set-Cookie", &outcome.expire_cookie);
     let tag = outcome.log_tag.as_deref().unwrap_or("-");
+    super::shared_metrics::count(crate::metrics::Counter::Logout);
     if let Some(error) = outcome.store_error {
+        super::shared_metrics::count(crate::metrics::Counter::LogoutStoreError);
         request.log(
             Level::Error,
             format_args!("logout of session {tag}: the store did not delete it ({error}); it ends at its expiry"),

@@ -107,6 +107,7 @@ fn check_authn(request: &mut Request) -> c_int {
             id,
         } => {
             let user = session.record.user.as_str();
+            super::shared_metrics::count(crate::metrics::Counter::validation("ok"));
             request.log(
                 Level::Debug,
                 format_args!(
@@ -129,6 +130,7 @@ fn check_authn(request: &mut Request) -> c_int {
             status::OK
         }
         Outcome::CrossOrigin { id } => {
+            super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
             request.log(
                 Level::Warning,
                 format_args!(
@@ -142,6 +144,7 @@ fn check_authn(request: &mut Request) -> c_int {
             status::FORBIDDEN
         }
         Outcome::Refused { refusal, id } => {
+            super::shared_metrics::count(crate::metrics::Counter::validation(refusal.reason()));
             let level = match &refusal {
                 authenticate::Refusal::Rejected(rejection) if !rejection.is_final() => Level::Error,
                 _ => Level::Debug,
@@ -250,12 +253,16 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
             let cookie = cookies::session_cookie(config, &id, &record, now);
             request.add_header(Headers::ErrOut, "Set-Cookie", &cookie);
             request.set_note(NOTE_ISSUED, "1");
+            super::shared_metrics::count(crate::metrics::Counter::SessionIssued);
         }
         // The user is authenticated by the other module anyway; only the shortcut is lost.
-        Err(error) => request.log(
-            Level::Error,
-            format_args!("could not issue a session for {user} (MemSession On): {error}"),
-        ),
+        Err(error) => {
+            super::shared_metrics::count(crate::metrics::Counter::SessionIssueFailed);
+            request.log(
+                Level::Error,
+                format_args!("could not issue a session for {user} (MemSession On): {error}"),
+            );
+        }
     }
 }
 

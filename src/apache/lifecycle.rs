@@ -51,6 +51,7 @@ pub extern "C" fn memsession_rs_post_config(
         if unsafe { ap::memsession_c_is_dry_run() } != 0 {
             return status::OK;
         }
+        super::shared_metrics::set_up(server);
         let mut checked: Vec<String> = Vec::new();
         each_server(server, |s, state| {
             if !state.config.servers_configured() {

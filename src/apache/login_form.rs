@@ -35,6 +35,7 @@ pub fn handle(request: &mut Request) -> c_int {
                 "login form refused: Origin/Referer is not this site (MemSessionCSRFCheck)"
             ),
         );
+        super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
         return status::FORBIDDEN;
     }
     let body = match request.read_body(MAX_FORM_BYTES) {
@@ -68,6 +69,7 @@ pub fn handle(request: &mut Request) -> c_int {
                 Level::Info,
                 format_args!("login form: authentication failure for user {user:?}"),
             );
+            super::shared_metrics::count(crate::metrics::Counter::LOGIN_FAILED);
             refuse(request)
         }
         Err(code) => code,

@@ -14,4 +14,6 @@ mod login_form;
 mod pool;
 mod request;
 mod server_state;
+mod shared_metrics;
 mod status;
+mod status_handler;

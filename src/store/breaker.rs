@@ -108,7 +108,8 @@ impl Breaker {
         self.open_until.store(0, Ordering::Release);
     }
 
-    fn record_failure(&self, probe: bool, now: Instant) {
+    /// Returns whether this failure opened the breaker.
+    fn record_failure(&self, probe: bool, now: Instant) -> bool {
         let failures = self
             .failures
             .fetch_add(1, Ordering::Relaxed)
@@ -116,12 +117,15 @@ impl Breaker {
         let until = self.ticks_after(now, self.interval);
         if probe {
             self.open_until.store(until, Ordering::Release);
+            true
         } else if failures >= self.threshold {
             // Only the failure that trips it sets the window: stragglers that were already
             // under way when it opened must not keep pushing the probe further away.
-            let _ = self
-                .open_until
-                .compare_exchange(0, until, Ordering::AcqRel, Ordering::Acquire);
+            self.open_until
+                .compare_exchange(0, until, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        } else {
+            false
         }
     }
 }
@@ -144,8 +148,9 @@ impl Permit<'_> {
         self.breaker.record_success();
     }
 
-    pub fn failure(self, now: Instant) {
-        self.breaker.record_failure(self.probe, now);
+    /// Returns whether this failure opened the breaker (for metrics).
+    pub fn failure(self, now: Instant) -> bool {
+        self.breaker.record_failure(self.probe, now)
     }
 }
 

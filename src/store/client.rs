@@ -19,6 +19,7 @@ use super::address::ServerAddress;
 use super::breaker::{Breaker, BreakerState, Permit};
 use super::connection::{Connection, UnixConnect};
 use super::meta::{self, SetMode, Status, MAX_VALUE_LEN};
+use super::observer;
 use super::routing::server_for_key;
 
 /// Idle connections kept per server and process; more are closed when handed back.
@@ -177,6 +178,13 @@ impl StoreClient {
             return Ok(Vec::new());
         }
         self.node(0)?;
+        let started = observer::start();
+        let result = self.get_all(keys);
+        observer::finish(started, &result);
+        result
+    }
+
+    fn get_all(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let deadline = self.deadline();
         let mut values = vec![None; keys.len()];
         for (keys, values) in keys
@@ -234,7 +242,8 @@ impl StoreClient {
         token: u64,
         mode: SetMode,
     ) -> Result<bool, StoreError> {
-        self.call(self.server_index(key), |conn, deadline| {
+        let started = observer::start();
+        let result = self.call(self.server_index(key), |conn, deadline| {
             meta::encode_set(conn.start(), key, value, token, mode);
             conn.send(deadline)?;
             let reply = conn.read_reply(deadline)?;
@@ -243,13 +252,16 @@ impl StoreClient {
                 Status::NotStored => Ok(false),
                 other => Err(unexpected("ms", other)),
             }
-        })
+        });
+        observer::finish(started, &result);
+        result
     }
 
     /// `Ok(false)` if there was nothing to delete.
     pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
         meta::validate_key(key)?;
-        self.call(self.server_index(key), |conn, deadline| {
+        let started = observer::start();
+        let result = self.call(self.server_index(key), |conn, deadline| {
             meta::encode_delete(conn.start(), key);
             conn.send(deadline)?;
             let reply = conn.read_reply(deadline)?;
@@ -258,7 +270,9 @@ impl StoreClient {
                 Status::NotFound => Ok(false),
                 other => Err(unexpected("md", other)),
             }
-        })
+        });
+        observer::finish(started, &result);
+        result
     }
 
     /// The server's version string (`version` command), for health checks.
@@ -521,7 +535,9 @@ impl StoreClient {
             }
             Err(error) => {
                 if error.is_server_failure() {
-                    permit.failure(Instant::now());
+                    if permit.failure(Instant::now()) {
+                        observer::breaker_opened(server);
+                    }
                 } else {
                     permit.success();
                 }

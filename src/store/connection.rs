@@ -6,9 +6,12 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
+
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::address::ServerAddress;
 use super::client::StoreError;
@@ -60,9 +63,8 @@ impl Stream {
     }
 }
 
-/// Connects a UNIX stream socket within the given time (a non-blocking connect and a wait for
-/// writability), returning `TimedOut` when the time is up. std cannot do this without
-/// `unsafe`, so code that may use it (the Apache layer) can supply one; see
+/// Connects a UNIX stream socket within the given time, returning `TimedOut` or `WouldBlock`
+/// when the time is up. The default is [`connect_unix`]; a test can supply another through
 /// [`super::client::StoreClient::with_unix_connect`].
 pub type UnixConnect = fn(&Path, Duration) -> io::Result<UnixStream>;
 
@@ -106,12 +108,8 @@ impl Connection {
         let stream = match address {
             ServerAddress::Unix(path) => {
                 let left = remaining(deadline)?;
-                // std's UNIX connect has no timeout: it blocks while the server's accept
-                // backlog is full (see the store module docs), hence the optional hook.
-                let stream = match unix_connect {
-                    Some(connect) => connect(path, left),
-                    None => UnixStream::connect(path),
-                };
+                let connect = unix_connect.unwrap_or(connect_unix);
+                let stream = connect(path, left);
                 Stream::Unix(stream.map_err(|e| match e.kind() {
                     io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => StoreError::Timeout,
                     _ => StoreError::Connect(format!("{address}: {e}")),
@@ -296,6 +294,30 @@ fn io_error(what: &str, e: io::Error) -> StoreError {
     }
 }
 
+/// Connects a UNIX stream socket, waiting at most `timeout` for room in the server's accept
+/// backlog.
+///
+/// std's `UnixStream::connect` has no timeout, and connect() on a UNIX socket blocks while the
+/// listener's backlog is full: a memcached that is alive but not accepting (SIGSTOPped,
+/// wedged) fills it, and closed connections stay in it until accepted. The kernel bounds that
+/// wait by the socket's send timeout (`SO_SNDTIMEO`), which socket2 lets us set before
+/// connecting; when it runs out, connect() fails with `EAGAIN` (`WouldBlock`), mapped to
+/// [`StoreError::Timeout`] by the caller. socket2 opens the socket with `SOCK_CLOEXEC`.
+pub fn connect_unix(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let address = SockAddr::unix(path)?;
+    let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+    socket.set_write_timeout(Some(timeout))?;
+    loop {
+        match socket.connect(&address) {
+            Ok(()) => return Ok(UnixStream::from(OwnedFd::from(socket))),
+            // A signal during the wait: the kernel keeps no partial state for a UNIX connect,
+            // so trying again is safe. The caller's deadline bounds the whole operation.
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn connect_tcp(
     address: &ServerAddress,
     host: &str,
@@ -474,6 +496,60 @@ mod tests {
         assert_eq!(err, StoreError::Timeout);
         let err = Connection::connect(&address, soon(), Some(refused)).unwrap_err();
         assert!(matches!(err, StoreError::Connect(_)), "{err:?}");
+    }
+
+    #[test]
+    fn a_unix_connect_to_a_full_backlog_is_bounded_by_the_timeout() {
+        // A listener that never accepts, like a SIGSTOPped memcached: once its backlog is full,
+        // std's connect would block forever; ours gives up after the timeout.
+        let dir = std::env::temp_dir().join(format!("memsession-backlog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("full.sock");
+        let _ = std::fs::remove_file(&path);
+        let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let address = ServerAddress::Unix(path.clone());
+        let mut held = Vec::new();
+        let mut timed_out = false;
+        let started = Instant::now();
+        // std listens with a backlog of at most a few thousand; stop well before 10000.
+        for _ in 0..10_000 {
+            let t = Instant::now();
+            match Connection::connect(&address, t + Duration::from_millis(50), None) {
+                Ok(conn) => held.push(conn),
+                Err(err) => {
+                    assert_eq!(err, StoreError::Timeout);
+                    let took = t.elapsed();
+                    assert!(
+                        took >= Duration::from_millis(40) && took < Duration::from_millis(500),
+                        "{took:?}"
+                    );
+                    timed_out = true;
+                    break;
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(20));
+        }
+        drop(held);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(timed_out, "the backlog never filled");
+    }
+
+    #[test]
+    fn a_unix_connect_reaches_a_listening_server() {
+        let dir = std::env::temp_dir().join(format!("memsession-connect-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ok.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let stream = connect_unix(&path, Duration::from_millis(200)).unwrap();
+        let (mut accepted, _) = listener.accept().unwrap();
+        let mut conn = Connection::from_unix_stream(stream);
+        conn.start().extend_from_slice(b"mn\r\n");
+        conn.send(soon()).unwrap();
+        let mut got = [0u8; 4];
+        accepted.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"mn\r\n");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

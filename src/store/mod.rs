@@ -11,6 +11,7 @@
 //! - [`connection`]: one socket, its buffers, deadline-bounded reads and writes.
 //! - [`breaker`]: per-server circuit breaker.
 //! - [`client`]: [`client::StoreClient`], the pool and the operations.
+//! - [`observer`]: an optional hook timing every operation, for metrics.
 //!
 //! Requires memcached 1.6 or newer (meta commands with a positional data length).
 //!
@@ -28,4 +29,5 @@ pub mod breaker;
 pub mod client;
 pub mod connection;
 pub mod meta;
+pub mod observer;
 pub mod routing;

@@ -20,6 +20,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import components as comp  # noqa: E402
+from harness import kdc  # noqa: E402
 from harness import site  # noqa: E402
 from harness.backend import EchoBackend  # noqa: E402
 from harness.http import Client, basic  # noqa: E402
@@ -51,6 +52,8 @@ def crash_lines(lines: list[str]) -> list[str]:
 
 def pytest_sessionstart(session):
     found, problems = comp.resolve()
+    if found is not None and not found.harness_only:
+        problems += kdc.missing(found.modules_dir)
     if problems:
         ci = " (CI=true: a missing component fails the run)" if comp.truthy(os.environ.get("CI")) else ""
         msg = "mod_auth_memsession integration tests cannot run" + ci + ":\n  - " + "\n  - ".join(problems)
@@ -136,8 +139,20 @@ def backend() -> EchoBackend:
 
 
 @pytest.fixture(scope="session")
-def httpd(components, paths, memcached, backend) -> Httpd:
-    server = Httpd(components, paths, backend.port)
+def realm(components, paths) -> kdc.Realm:
+    """The throwaway MIT realm (harness/kdc.py); httpd is started with its KRB5_CONFIG."""
+    r = kdc.Realm(site.realm_dir(paths))
+    site.write_kerberos_files(paths)
+    try:
+        r.start()
+        yield r
+    finally:
+        r.stop()
+
+
+@pytest.fixture(scope="session")
+def httpd(components, paths, memcached, backend, realm) -> Httpd:
+    server = Httpd(components, paths, backend.port, extra_env=realm.server_env())
     try:
         server.start()
         _STATE["log_offset"] = server.error_log.size()

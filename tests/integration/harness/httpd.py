@@ -81,8 +81,10 @@ class ErrorLog:
 
 
 class Httpd:
-    def __init__(self, c: Components, p: site.Paths, backend_port: int):
+    def __init__(self, c: Components, p: site.Paths, backend_port: int,
+                 extra_env: dict[str, str] | None = None):
         self.c = c
+        self.extra_env = dict(extra_env or {})
         self.backend_port = backend_port
         self.p = p
         self.port = 0
@@ -126,6 +128,7 @@ class Httpd:
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("APACHE_")}
         env["LANG"] = "C"
+        env.update(self.extra_env)  # e.g. the test realm's KRB5_CONFIG (harness/kdc.py)
         return env
 
     def _stdout_tail(self) -> str:

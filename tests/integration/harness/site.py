@@ -74,7 +74,8 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
         "LogLevel warn auth_memsession:debug" if module else "LogLevel warn",
         f"LoadModule mpm_{c.mpm}_module {m}/mod_mpm_{c.mpm}.so",
     ]
-    for name in ("authn_core", "authn_file", "authz_core", "authz_user", "auth_basic", "alias",
+    for name in ("authn_core", "authn_file", "authz_core", "authz_host", "authz_user", "auth_basic",
+                 "alias",
                  "mime", "proxy", "proxy_http"):
         lines.append(f"LoadModule {name}_module {m}/mod_{name}.so")
     if c.threaded:
@@ -178,12 +179,132 @@ def locations(p: Paths, module: bool, backend_port: int) -> str:
         f'    AuthUserFile "{p.htpasswd}"\n' + off + "</Location>\n",
         "<Location /form-login-missing-provider>\n    SetHandler memsession-login-form\n"
         "    MemSessionPasswordProvider nosuchprovider\n" + off + "</Location>\n",
+        "# --- metrics (test_status.py): loopback only, as docs/directives.md advises ---",
+        "<Location /memsession-status>\n    SetHandler memsession-status\n"
+        "    Require ip 127.0.0.1\n</Location>\n",
+        "<Location /memsession-status-remote-only>\n    SetHandler memsession-status\n"
+        "    Require ip 192.0.2.1\n</Location>\n",
         "# --- another auth module, then ride the cookie ---",
         "<Location /basic-app>\n" + _basic(p) + "    MemSession On\n" + off + "</Location>\n",
     ]
     return cgi + harness + "\n".join(blocks)
 
 
+# --- Kerberos (harness/kdc.py runs the realm; tests in test_kerberos*.py) -----------------------
+
+def realm_dir(p: Paths) -> Path:
+    """Where harness/kdc.py lays out the throwaway realm (krb5.conf, keytab, ccache dirs)."""
+    return p.root / "krb5"
+
+
+# Prints what a backend behind MemSessionDelegation sees. KRB5_CONFIG is the realm's (a CGI
+# does not inherit httpd's environment); KRB5CCNAME is only what the module set.
+KRB_CGI = """#!/bin/sh
+export KRB5_CONFIG="{krb5_conf}"
+echo "Content-Type: text/plain"
+echo
+echo "REMOTE_USER=$REMOTE_USER"
+echo "AUTH_TYPE=$AUTH_TYPE"
+echo "KRB5CCNAME=${{KRB5CCNAME:-}}"
+if [ -n "${{KRB5CCNAME:-}}" ]; then
+    echo "CCACHE_STAT=$(stat -c '%a %U' "${{KRB5CCNAME#FILE:}}" 2>&1)"
+    echo "CCACHE_FILE=${{KRB5CCNAME#FILE:}}"
+else
+    echo "CCACHE_STAT="
+fi
+if klist -s 2>/dev/null; then echo "KLIST_S=KLIST_OK"; else echo "KLIST_S=KLIST_FAILED"; fi
+echo "KLIST=$(klist -f 2>&1)"
+# what this backend saw, for tests whose client cannot show the body (a browser's screenshot)
+klist -s 2>/dev/null && k=KLIST_OK || k=KLIST_FAILED
+echo "$QUERY_STRING REMOTE_USER=$REMOTE_USER KLIST_S=$k" \\
+    "HTTP_AUTHORIZATION=${{HTTP_AUTHORIZATION:-}}" >> "{record}"
+"""
+
+
+def krb_cgi_record(p: Paths) -> Path:
+    """One line per krb.cgi request: query string, REMOTE_USER, klist -s result."""
+    return p.logs / "krb-cgi.log"
+
+
+def write_kerberos_files(p: Paths) -> None:
+    import os
+
+    import pwd
+
+    cgi = p.cgi_bin / "krb.cgi"
+    cgi.write_text(KRB_CGI.format(krb5_conf=realm_dir(p) / "krb5.conf",
+                                  record=krb_cgi_record(p)))
+    os.chmod(cgi, 0o755)
+    krb_cgi_record(p).touch()
+    www = pwd.getpwnam("www-data")
+    os.chown(krb_cgi_record(p), www.pw_uid, www.pw_gid)
+    page = p.htdocs / "krb" / "browser-app"
+    page.mkdir(parents=True, exist_ok=True)
+    os.chmod(p.htdocs / "krb", 0o755)
+    os.chmod(page, 0o755)
+    (page / "index.html").write_text(BROWSER_PAGE)
+
+
+# The page a browser lands on after the SPNEGO login. Its script asks the CGI for the user
+# (a second request, on the cookie alone) with a synchronous XMLHttpRequest, so the answer is in
+# the DOM before the load event that `--dump-dom` and `--screenshot` wait for.
+BROWSER_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>memsession browser app</title></head>
+<body><pre id="out">LOADING</pre>
+<script>
+var probe = new URLSearchParams(location.search).get("probe") || "none";
+var out = document.getElementById("out");
+try {
+  var x = new XMLHttpRequest();
+  x.open("GET", "/krb/browser-app/krb.cgi?probe=" + encodeURIComponent(probe), false);
+  x.setRequestHeader("X-Requested-With", "XMLHttpRequest");
+  x.send();
+  out.textContent = "XHR_STATUS=" + x.status + "\\n" + x.responseText;
+  document.title = "XHR_STATUS=" + x.status;
+} catch (e) {
+  out.textContent = "XHR_ERROR=" + e;
+}
+</script></body></html>
+"""
+
+
+def kerberos_locations(c: Components, p: Paths) -> str:
+    """Locations for the Kerberos tests: mod_auth_gssapi at the logins, the module behind."""
+    d = realm_dir(p)
+    gss = ("    AuthType GSSAPI\n    AuthName \"memsession kerberos\"\n"
+           f"    GssapiCredStore keytab:{d / 'http.keytab'}\n"
+           "    GssapiAllowedMech krb5\n    GssapiBasicAuth Off\n"
+           "    GssapiUseS4U2Proxy Off\n    Require valid-user\n")
+    deleg = f"    GssapiDelegCcacheDir {d / 'deleg'}\n"
+    lend = f"    MemSessionDelegationDir {d / 'lent'}\n"
+    off = "    MemSessionCookieSecure Off\n"
+
+    def loc(path: str, body: str) -> str:
+        return f"<Location {path}>\n{body}</Location>\n"
+
+    blocks = [
+        "# --- Kerberos: mod_auth_gssapi at the login, then ride the cookie ---",
+        f"LoadModule auth_gssapi_module {c.modules_dir}/mod_auth_gssapi.so",
+        'ScriptAliasMatch "/krb\\.cgi$" "' + str(p.cgi_bin / "krb.cgi") + '"',
+        loc("/krb/login", gss + deleg + "    SetHandler memsession-login\n" + off),
+        # GssapiLocalName On: r->user is the local name (krb5_aname_to_localname: alice)
+        loc("/krb/login-localname", gss + deleg + "    GssapiLocalName On\n"
+            "    SetHandler memsession-login\n" + off),
+        loc("/krb/app", "    AuthType MemSession\n    Require valid-user\n"
+            "    MemSessionUnauthenticated 401\n    MemSessionDelegation On\n" + lend + off),
+        loc("/krb/nodeleg-app", "    AuthType MemSession\n    Require valid-user\n"
+            "    MemSessionUnauthenticated 401\n" + off),
+        loc("/krb/negotiate-app", gss + "    MemSession On\n" + off),
+        loc("/krb/browser-app", "    AuthType MemSession\n    Require valid-user\n"
+            "    MemSessionUnauthenticated auto\n    MemSessionLoginURL /krb/login\n"
+            "    MemSessionDelegation On\n" + lend + off),
+    ]
+    return "\n".join(blocks)
+
+
 def render(c: Components, p: Paths, port: int, backend_port: int) -> str:
     module = not c.harness_only
-    return core(c, p, port, module) + locations(p, module, backend_port)
+    out = core(c, p, port, module) + locations(p, module, backend_port)
+    if module:
+        out += "\n" + kerberos_locations(c, p)
+    return out
