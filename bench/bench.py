@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration"))
+from harness import kdc  # noqa: E402  (the test suite's throwaway MIT realm)
 MODULES = Path("/usr/lib/apache2/modules")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -128,12 +130,15 @@ class Contender:
     server: str = ""  # server-scope extra directives
     modules: list[str] = field(default_factory=list)
     headers: list[str] = field(default_factory=list)  # wrk -H values, filled after login
-    login: str | None = None  # how to obtain credentials: "memsession" or None
+    login: str | None = None  # "memsession", "basic", "negotiate", "gssapi-session" or None
     note: str = ""
+    kerberos: bool = False  # needs the realm (httpd started with its environment)
+    env: dict = field(default_factory=dict)
 
 
 class Httpd:
-    def __init__(self, work: Path, contender: Contender, mpm: str, module: Path, mc_sock: Path):
+    def __init__(self, work: Path, contender: Contender, mpm: str, module: Path, mc_sock: Path,
+                 env: dict | None = None):
         self.c = contender
         self.dir = work / contender.name
         (self.dir / "htdocs" / "bench").mkdir(parents=True)
@@ -156,11 +161,13 @@ class Httpd:
                   f"<Location /bench>\n{contender.location}\n</Location>",
                   "<Location /login>\n    AuthType Basic\n    AuthName bench\n"
                   f'    AuthUserFile "{work}/htpasswd-sha1"\n    Require valid-user\n'
-                  "    SetHandler memsession-login\n</Location>"]
+                  "    SetHandler memsession-login\n</Location>",
+                  "<Location /krb-login>\n" + gssapi_auth(work) + "    SetHandler memsession-login\n"
+                  "</Location>" if contender.kerberos else ""]
         (self.dir / "httpd.conf").write_text("\n".join(lines) + "\n")
         self.dir.chmod(0o755)
         subprocess.run(["apache2", "-f", str(self.dir / "httpd.conf"), "-k", "start"], check=True,
-                       stderr=subprocess.PIPE)
+                       stderr=subprocess.PIPE, env={**os.environ, **(env or {}), **contender.env})
         wait_for(lambda: (self.dir / "httpd.pid").exists(), f"httpd {contender.name} pid")
         wait_for(self._answers, f"httpd {contender.name}")
 
@@ -194,6 +201,27 @@ def login_cookie(url: str) -> str:
     return match.group(1)
 
 
+def gssapi_auth(work: Path) -> str:
+    keytab = work / "realm" / "http.keytab"
+    return ("    AuthType GSSAPI\n    AuthName bench\n"
+            f"    GssapiCredStore keytab:{keytab}\n    GssapiAllowedMech krb5\n"
+            "    Require valid-user\n")
+
+
+def negotiate(realm, ccache: Path, url: str) -> tuple[str, str]:
+    """One Negotiate exchange with curl: (the Authorization value it sent, Set-Cookie lines)."""
+    port = url.rsplit(":", 1)[1].split("/", 1)[0]
+    target = url.replace("127.0.0.1", "localhost")
+    out = subprocess.run(["curl", "-sv", "-o", "/dev/null", "--negotiate", "-u", ":",
+                          "--resolve", f"localhost:{port}:127.0.0.1", target],
+                         capture_output=True, text=True, timeout=20, env=realm.client_env(ccache))
+    token = re.search(r"^> Authorization: (Negotiate \S+)", out.stderr, re.M)
+    if not token:
+        raise RuntimeError(f"no Negotiate token for {target}:\n{out.stderr[-2000:]}")
+    cookies = re.findall(r"^< Set-Cookie: ([^;\r\n]+)", out.stderr, re.M | re.I)
+    return token.group(1), "; ".join(cookies)
+
+
 def wrk(url: str, headers: list[str], args, seconds: float, raw: Path | None) -> dict:
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{int(round(seconds))}s", "--latency"]
     for h in headers:
@@ -213,6 +241,10 @@ def wrk(url: str, headers: list[str], args, seconds: float, raw: Path | None) ->
 
 def contenders(work: Path, mc_tcp: Memcached) -> list[Contender]:
     basic = "    AuthType Basic\n    AuthName bench\n    Require valid-user\n"
+    session = ("    GssapiUseSessions On\n    Session On\n"
+               "    SessionCookieName gssapi_session path=/;httponly\n")
+    # A replayed token is accepted only with the replay cache off: this flatters Negotiate.
+    no_rcache = {"KRB5RCACHETYPE": "none"}
     return [
         Contender("static", "    Require all granted"),
         Contender("memsession", "    AuthType MemSession\n    Require valid-user", login="memsession",
@@ -229,6 +261,16 @@ def contenders(work: Path, mc_tcp: Memcached) -> list[Contender]:
                   note="+ mod_authn_socache on memcached (apr_memcache, TCP)"),
         Contender("basic-bcrypt", basic + f'    AuthUserFile "{work}/htpasswd-bcrypt"', login="basic",
                   note="mod_authn_file, bcrypt htpasswd"),
+        Contender("negotiate", gssapi_auth(work), modules=["auth_gssapi"], login="negotiate",
+                  kerberos=True, env=no_rcache,
+                  note="mod_auth_gssapi every request, one token replayed (replay cache off: flattered)"),
+        Contender("gssapi-session", gssapi_auth(work) + session,
+                  modules=["auth_gssapi", "session", "session_cookie"], login="gssapi-session",
+                  kerberos=True, note="mod_auth_gssapi GssapiUseSessions (sealed cookie, no revocation)"),
+        Contender("gssapi-session-crypto", gssapi_auth(work) + session +
+                  "    SessionCryptoPassphrase bench-passphrase\n",
+                  modules=["auth_gssapi", "session", "session_cookie", "session_crypto"],
+                  login="gssapi-session", kerberos=True, note="the same wrapped in mod_session_crypto"),
     ]
 
 
@@ -241,6 +283,7 @@ def main() -> int:
     parser.add_argument("--mpm", default="event")
     parser.add_argument("--only", default="", help="comma-separated contender names (static is always run)")
     parser.add_argument("--module", default=str(REPO / "build" / "mod_auth_memsession.so"))
+    parser.add_argument("--no-kerberos", action="store_true", help="leave out the Kerberos contenders")
     args = parser.parse_args()
     for tool in ("wrk", "apache2", "memcached", "htpasswd", "curl"):
         if not shutil.which(tool):
@@ -255,20 +298,49 @@ def main() -> int:
                    stderr=subprocess.DEVNULL)
     subprocess.run(["htpasswd", "-bcB", str(work / "htpasswd-bcrypt"), "alice", "alicepw"], check=True,
                    stderr=subprocess.DEVNULL)
+    realm = None
+    if not args.no_kerberos:
+        realm = kdc.Realm(work / "realm")
+        realm.start()
     mc = Memcached(work, "sessions", tcp=False)
     mc_tcp = Memcached(work, "socache", tcp=True)
     servers: dict[str, Httpd] = {}
     try:
         chosen = contenders(work, mc_tcp)
+        if realm is None:
+            chosen = [c for c in chosen if not c.kerberos]
+        else:
+            # The memsession contenders also get the Negotiate login location.
+            for c in chosen:
+                if c.login == "memsession":
+                    c.kerberos = True
+                    c.modules = [*c.modules, "auth_gssapi"]
+                    c.env = {"KRB5RCACHETYPE": "none"}
         if args.only:
             wanted = {"static", *args.only.split(",")}
             chosen = [c for c in chosen if c.name in wanted]
-        for c in chosen:
-            servers[c.name] = Httpd(work, c, args.mpm, Path(args.module), mc.sock)
+        ccache = realm.kinit("alice") if realm else None
+        realm_env = realm.server_env() if realm else {}
+
+        def credentials(c: Contender) -> list[str]:
+            url = servers[c.name].url
             if c.login == "memsession":
-                c.headers = [f"Cookie: {login_cookie(servers[c.name].url)}"]
-            elif c.login == "basic":
-                c.headers = ["Authorization: Basic " + base64.b64encode(b"alice:alicepw").decode()]
+                return [f"Cookie: {login_cookie(url)}"]
+            if c.login == "basic":
+                return ["Authorization: Basic " + base64.b64encode(b"alice:alicepw").decode()]
+            if c.login == "negotiate":
+                return [f"Authorization: {negotiate(realm, ccache, url + '/bench/index.html')[0]}"]
+            if c.login == "gssapi-session":
+                cookie = negotiate(realm, ccache, url + "/bench/index.html")[1]
+                if "gssapi_session" not in cookie:
+                    raise RuntimeError(f"{c.name}: no gssapi_session cookie ({cookie!r})")
+                return [f"Cookie: {cookie}"]
+            return []
+
+        for c in chosen:
+            servers[c.name] = Httpd(work, c, args.mpm, Path(args.module), mc.sock,
+                                    realm_env if c.kerberos else None)
+            c.headers = credentials(c)
         for c in chosen:  # warm up: children started, caches filled
             wrk(servers[c.name].url + "/bench/index.html", c.headers, args, 1, None)
 
@@ -276,6 +348,8 @@ def main() -> int:
         for round_no in range(args.rounds):
             order = chosen[round_no % len(chosen):] + chosen[:round_no % len(chosen)]
             for c in order:
+                if c.login == "negotiate":
+                    c.headers = credentials(c)
                 server = servers[c.name]
                 pids = server.pids()
                 before_cpu, mc_before, stats_before = cpu_ticks(pids), mc.cpu() + mc_tcp.cpu(), mc.stats()
@@ -291,14 +365,20 @@ def main() -> int:
                 print(f"round {round_no + 1} {c.name:20s} {r['rps']:9.0f} req/s  p50 {r['p50']:7.0f} us",
                       flush=True)
 
-        login_rate = None
+        login_rates = {}
         if "memsession" in servers:
+            url = servers["memsession"].url
             auth = "Authorization: Basic " + base64.b64encode(b"alice:alicepw").decode()
-            lr = wrk(servers["memsession"].url + "/login", [auth], args, max(3, args.seconds / 2),
-                     results_dir / "login.txt")
-            login_rate = lr["rps"]
+            seconds = max(3, args.seconds / 2)
+            login_rates["Basic at /login"] = wrk(url + "/login", [auth], args, seconds,
+                                                 results_dir / "login-basic.txt")["rps"]
+            if realm is not None:
+                token = negotiate(realm, ccache, url + "/krb-login")[0]
+                login_rates["Negotiate at /krb-login, replayed token"] = wrk(
+                    url + "/krb-login", [f"Authorization: {token}"], args, seconds,
+                    results_dir / "login-negotiate.txt")["rps"]
 
-        table = render(chosen, rows, login_rate, args)
+        table = render(chosen, rows, login_rates, args)
         (results_dir / "table.txt").write_text(table)
         print()
         print(table)
@@ -309,10 +389,12 @@ def main() -> int:
             server.stop()
         mc.stop()
         mc_tcp.stop()
+        if realm is not None:
+            realm.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
-def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rate, args) -> str:
+def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: dict, args) -> str:
     static = rows["static"]
     lines = [f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.mpm} MPM, "
              f"{args.rounds} interleaved rounds; medians; ratio = median of per-round ratios to static",
@@ -329,8 +411,10 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rate, arg
         lines.append(f"{c.name:20s} {med('rps'):9.0f} {ratio:6.2f} {med('p50'):8.0f} {med('p99'):8.0f} "
                      f"{dp50:+6.0f} {med('httpd_us'):12.1f} {med('memcached_us'):9.1f} "
                      f"{med('cmd_get'):8.2f} {med('cmd_set'):8.3f}  {note}")
-    if login_rate is not None:
-        lines += ["", f"login (Basic at /login creating a session): {login_rate:.0f} sessions/s"]
+    if login_rates:
+        lines.append("")
+    for how, rate in login_rates.items():
+        lines.append(f"login ({how}, each creating a session): {rate:.0f} sessions/s")
     return "\n".join(lines) + "\n"
 
 
