@@ -4,6 +4,10 @@
 #   make demo       throwaway memcached + httpd on loopback, walk through login -> logout
 #   make bench      the module against static, Basic, socache... side by side, as ratios
 #   make install    install the module and a2enmod files (honours DESTDIR, PREFIX)
+#   make fuzz       each cargo-fuzz target for FUZZ_SECONDS (not part of make test)
+#   make soak       a long run on one session, children's memory at start and end
+#   make sanitize   the unit tests under AddressSanitizer (leaks and invalid accesses)
+#   make valgrind   httpd -X with the module under valgrind memcheck for a few hundred requests
 APXS       ?= apxs
 PROFILE    ?= release
 MODULE     := build/mod_auth_memsession.so
@@ -12,7 +16,11 @@ DESTDIR    ?=
 LIBEXECDIR ?= $(shell $(APXS) -q LIBEXECDIR 2>/dev/null || echo /usr/lib/apache2/modules)
 APACHE_CONFDIR ?= /etc/apache2
 
-.PHONY: all module memsessionctl deps test unit-test integration-test demo bench install clean lint FORCE
+TEST_MODULE := build/test/mod_auth_memsession.so
+MPMS       ?= event worker prefork
+
+.PHONY: all module memsessionctl test-module deps test unit-test integration-test demo bench \
+	install clean lint fuzz soak sanitize valgrind FORCE
 
 all: module
 
@@ -31,8 +39,24 @@ lint:
 unit-test:
 	cargo test
 
-integration-test: $(MODULE)
-	MEMSESSION_MODULE=$(CURDIR)/$(MODULE) python3 -m pytest -q tests/integration
+# The module with the `fault-injection` feature (SetHandler memsession-test-panic), used only
+# by tests/integration/test_faults_panic.py. Dev profile, its own target dir.
+test-module: $(TEST_MODULE)
+
+$(TEST_MODULE): FORCE
+	MEMSESSION_FEATURES=fault-injection CARGO_TARGET_DIR=target/fault-injection \
+		build-aux/link-module.sh debug $@
+
+# The whole suite under each MPM in turn (MPMS="event" for one; PYTEST_ARGS for pytest).
+# Every MPM runs even after one failed; the target fails at the end naming them.
+integration-test: $(MODULE) $(TEST_MODULE)
+	@failed=""; for mpm in $(MPMS); do \
+		echo "== integration tests under the $$mpm MPM"; \
+		MEMSESSION_MPM=$$mpm MEMSESSION_MODULE=$(CURDIR)/$(MODULE) \
+		MEMSESSION_TEST_MODULE=$(CURDIR)/$(TEST_MODULE) \
+		python3 -m pytest -q tests/integration $(PYTEST_ARGS) || failed="$$failed $$mpm"; \
+	done; \
+	[ -z "$$failed" ] || { echo "integration tests failed under:$$failed"; exit 1; }
 
 test: deps
 	$(MAKE) unit-test
@@ -42,6 +66,62 @@ test: deps
 bench: deps $(MODULE)
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	python3 bench/bench.py $(BENCH_ARGS)
+
+# cargo-fuzz needs a nightly rustc (-Zsanitizer=address). With no nightly toolchain installed,
+# the stable one is used with RUSTC_BOOTSTRAP=1, which unlocks the same flags. -Zplt=yes: the
+# module crate's rlib carries the C shim, whose httpd symbols are absent from a fuzz binary;
+# calls through the PLT are bound lazily, so they need not exist until called (never).
+# Seeds are fuzz/corpus/<target>/ (kept in git); what the fuzzer finds new goes to
+# fuzz/work/<target>/ (ignored) and reproducers of failures to fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_TOOLCHAIN := $(shell rustup toolchain list 2>/dev/null | grep -q '^nightly' && echo +nightly)
+FUZZ_ENV := $(if $(FUZZ_TOOLCHAIN),,RUSTC_BOOTSTRAP=1) RUSTFLAGS="-Zplt=yes"
+FUZZ_TARGETS = $(shell sed -n 's/^name = "\(.*\)"$$/\1/p' fuzz/Cargo.toml | grep -v -- -fuzz)
+
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	cd fuzz && $(FUZZ_ENV) cargo $(FUZZ_TOOLCHAIN) fuzz build
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/work/$$t; \
+		echo "== fuzz $$t for $(FUZZ_SECONDS)s"; \
+		(cd fuzz && $(FUZZ_ENV) cargo $(FUZZ_TOOLCHAIN) fuzz run $$t work/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 2>&1) \
+			| tee fuzz/last-$$t.log | grep -E '^(stat::number_of_executed_units|stat::average_exec_per_sec|Done)'; \
+		grep -q '^Done' fuzz/last-$$t.log || { echo "fuzz target $$t failed: fuzz/last-$$t.log"; exit 1; }; \
+	done
+
+# SOAK_REQUESTS requests (wrk if installed, else a Python client) on one valid session; fails
+# if a child's resident memory grows more than SOAK_MAX_GROWTH_KB. Not part of make test.
+SOAK_REQUESTS ?= 200000
+SOAK_MAX_GROWTH_KB ?= 2048
+soak: deps $(MODULE)
+	MEMSESSION_MODULE=$(CURDIR)/$(MODULE) python3 tests/soak/soak.py \
+		--requests $(SOAK_REQUESTS) --max-growth-kb $(SOAK_MAX_GROWTH_KB) $(SOAK_ARGS)
+
+# The unit tests under AddressSanitizer (nightly, or stable with RUSTC_BOOTSTRAP=1), leak
+# checking on. It first proves the instrumentation is there: a planted use-after-free and a
+# planted leak must be caught. The test binary links the C shim whole (one object per crate
+# under the sanitizer), whose httpd symbols exist only in apache2: they are left unresolved
+# and bound lazily through the PLT (never called by a unit test); APR is linked for real.
+SANITIZE_RUSTFLAGS := -Zsanitizer=address -Zplt=yes -Clink-arg=-Wl,--unresolved-symbols=ignore-all \
+	-Clink-arg=-Wl,-z,lazy -Clink-arg=-lapr-1
+SANITIZE_ENV := $(if $(FUZZ_TOOLCHAIN),,RUSTC_BOOTSTRAP=1) RUSTFLAGS="$(SANITIZE_RUSTFLAGS)" \
+	RUSTDOCFLAGS="-Zsanitizer=address" ASAN_OPTIONS=detect_leaks=1 CARGO_TARGET_DIR=target/asan
+sanitize:
+	tests/soak/prove-asan.sh "$(FUZZ_TOOLCHAIN)"
+	$(SANITIZE_ENV) cargo $(FUZZ_TOOLCHAIN) test --lib --target x86_64-unknown-linux-gnu
+	@for b in target/asan/x86_64-unknown-linux-gnu/debug/deps/memsession-*; do \
+		[ -x "$$b" ] || continue; \
+		nm "$$b" | grep -q __asan_report_load || { echo "$$b is not instrumented"; exit 1; }; \
+		echo "asan: $$b is instrumented"; \
+	done
+
+# httpd -X (one process) with the module under valgrind memcheck, a few hundred requests of
+# every kind; fails on any invalid access or definite leak in our code. Proves memcheck runs
+# first (a planted invalid read must be reported).
+valgrind: deps $(MODULE)
+	command -v valgrind >/dev/null || apt-get install -y -q valgrind
+	MEMSESSION_MODULE=$(CURDIR)/$(MODULE) python3 tests/soak/valgrind_httpd.py
 
 demo: deps $(MODULE)
 	demo/demo.sh

@@ -1,6 +1,8 @@
 #!/bin/sh
 # Links the Rust staticlib (which carries the C shim) into mod_auth_memsession.so.
 # Usage: link-module.sh PROFILE OUTPUT
+# MEMSESSION_FEATURES (cargo features) and CARGO_TARGET_DIR are honoured: the test module
+# with fault injection is built with its own features into its own target directory.
 # The native libraries the Rust standard library needs are asked of rustc
 # (--print native-static-libs), never guessed; the answer is kept for no-op rebuilds.
 set -eu
@@ -8,6 +10,8 @@ profile=$1
 output=$2
 cargo_flags=""
 [ "$profile" = release ] && cargo_flags="--release"
+[ -n "${MEMSESSION_FEATURES:-}" ] && cargo_flags="$cargo_flags --features $MEMSESSION_FEATURES"
+target_dir=${CARGO_TARGET_DIR:-target}
 build_dir=$(dirname "$output")
 mkdir -p "$build_dir"
 libs_file="$build_dir/native-libs.$profile"
@@ -32,4 +36,4 @@ ${CC:-cc} -shared -o "$output" \
     -Wl,--version-script=c-shim/exports.map \
     -Wl,-z,nodelete -Wl,-z,now -Wl,-z,relro -Wl,--gc-sections \
     -Wl,-u,auth_memsession_module \
-    "target/$profile/libmemsession.a" $libs
+    "$target_dir/$profile/libmemsession.a" $libs

@@ -1,11 +1,11 @@
 //! Kerberos credentials at the Apache boundary: read what the login's auth module exported,
 //! and lend a session's stored credentials to the backend for one request.
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::log::Level;
 use super::request::Request;
 use crate::config::DirConfig;
-use crate::flow::credentials::{self, LoginCredentials, PrivateCcache};
+use crate::flow::credentials::{self, LoginCredentials, PrivateCcache, RemoveOnDrop};
 use crate::session::record::SessionRecord;
 
 /// The credentials the authenticating module left in the request's environment.
@@ -21,6 +21,15 @@ pub fn login_credentials(request: &Request) -> LoginCredentials {
         );
     }
     found
+}
+
+/// Once the credentials are sealed in the session, the auth module's own copy (e.g. in
+/// `GssapiDelegCcacheDir`) goes when this request ends: the backend of this request may
+/// still use it, later requests get theirs from the session.
+pub fn remove_source_after_request(request: &mut Request, source_file: Option<PathBuf>) {
+    if let Some(path) = source_file {
+        request.pool().adopt(RemoveOnDrop(path));
+    }
 }
 
 /// `MemSessionDelegation On`: write the session's credentials to a private file for this

@@ -25,8 +25,24 @@ pub extern "C" fn memsession_rs_handler(raw: *mut ap::request_rec) -> c_int {
         Some(LOGOUT_HANDLER) => logout_handler(request),
         Some(LOGIN_FORM_HANDLER) => login_form::handle(request),
         Some(super::status_handler::HANDLER) => super::status_handler::handle(request),
+        #[cfg(feature = "fault-injection")]
+        Some(TEST_PANIC_HANDLER) => panic_on_purpose(request),
         _ => status::DECLINED,
     })
+}
+
+/// `SetHandler memsession-test-panic`, only in a module built with the `fault-injection`
+/// feature (`make test-module` builds it as build/test/mod_auth_memsession.so for the
+/// integration suite): proves a panic becomes a logged 500 and the child lives on.
+#[cfg(feature = "fault-injection")]
+const TEST_PANIC_HANDLER: &str = "memsession-test-panic";
+
+#[cfg(feature = "fault-injection")]
+fn panic_on_purpose(request: &mut Request) -> c_int {
+    panic!(
+        "memsession-test-panic at {} (fault injection)",
+        request.uri()
+    );
 }
 
 fn login_handler(request: &mut Request) -> c_int {
@@ -77,7 +93,10 @@ pub(super) fn finish_login(
     };
     no_store(request);
     let outcome = match login::login(login_request, config, state.store(), unix_now()) {
-        Ok(outcome) => outcome,
+        Ok(outcome) => {
+            delegation::remove_source_after_request(request, credentials.source_file);
+            outcome
+        }
         Err(error) => {
             super::shared_metrics::count(crate::metrics::Counter::LOGIN_STORE_UNAVAILABLE);
             request.log(

@@ -253,6 +253,7 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
             let cookie = cookies::session_cookie(config, &id, &record, now);
             request.add_header(Headers::ErrOut, "Set-Cookie", &cookie);
             request.set_note(NOTE_ISSUED, "1");
+            delegation::remove_source_after_request(request, credentials.source_file);
             super::shared_metrics::count(crate::metrics::Counter::SessionIssued);
         }
         // The user is authenticated by the other module anyway; only the shortcut is lost.

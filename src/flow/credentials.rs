@@ -19,6 +19,9 @@ pub struct LoginCredentials {
     pub end: Option<u64>,
     /// Why delegated credentials were offered but not kept, for the log.
     pub problem: Option<String>,
+    /// The auth module's cache file the credentials were read from. Once they are sealed in
+    /// the session it is a redundant copy of a user's TGT at rest, and is removed.
+    pub source_file: Option<PathBuf>,
 }
 
 /// `krb5ccname` is the auth module's `KRB5CCNAME`; `context_end` is mod_auth_gssapi's
@@ -32,7 +35,8 @@ pub fn from_login(krb5ccname: Option<&str>, context_end: Option<&str>) -> LoginC
         return found;
     };
     match read_file_ccache(name) {
-        Ok((bytes, tgt_end)) => {
+        Ok((bytes, tgt_end, path)) => {
+            found.source_file = Some(path);
             found.end = match (found.end, tgt_end) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -44,7 +48,7 @@ pub fn from_login(krb5ccname: Option<&str>, context_end: Option<&str>) -> LoginC
     found
 }
 
-fn read_file_ccache(name: &str) -> Result<(Vec<u8>, Option<u64>), String> {
+fn read_file_ccache(name: &str) -> Result<(Vec<u8>, Option<u64>, PathBuf), String> {
     let path = match name.split_once(':') {
         Some(("FILE", path)) => path,
         Some((kind, _)) if !name.starts_with('/') => {
@@ -68,7 +72,17 @@ fn read_file_ccache(name: &str) -> Result<(Vec<u8>, Option<u64>), String> {
     if !parsed.has_credentials() {
         return Err(format!("{path} holds no credentials"));
     }
-    Ok((bytes, parsed.tgt_end_time()))
+    Ok((bytes, parsed.tgt_end_time(), PathBuf::from(path)))
+}
+
+/// A file removed when this value is dropped (a request pool's cleanup drops it).
+#[derive(Debug)]
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
 }
 
 /// A credential cache written for one request; removed when dropped (the request pool's

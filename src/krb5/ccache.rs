@@ -595,6 +595,11 @@ mod tests {
     }
 
     #[test]
+    fn cap_matches_what_a_session_record_stores() {
+        assert_eq!(MAX_CCACHE_BYTES, crate::session::record::MAX_CCACHE_LEN);
+    }
+
+    #[test]
     fn too_large() {
         let mut bytes = build(0x0504, &[cred(tgt(), 1)]);
         bytes.resize(MAX_CCACHE_BYTES + 1, 0);

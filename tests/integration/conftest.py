@@ -9,8 +9,10 @@ Nothing is skipped: a missing component fails the run (under CI=true and without
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -24,7 +26,7 @@ from harness import kdc  # noqa: E402
 from harness import site  # noqa: E402
 from harness.backend import EchoBackend  # noqa: E402
 from harness.http import Client, basic  # noqa: E402
-from harness.httpd import Httpd, prepare_root  # noqa: E402
+from harness.httpd import Httpd, prepare_root, restart  # noqa: E402
 from harness.memcached import MemcachedClient, MemcachedServer  # noqa: E402
 
 # Lines that mean a crash or a panic, whatever the test was about.
@@ -246,3 +248,84 @@ def login_with_record(login, whoami, store):
         return cookie, added.pop()
 
     return do
+
+
+# -- faults and second servers ---------------------------------------------------------------
+
+class StoreFault:
+    """Faults injected into the run's memcached: stop()/resume() (SIGSTOP/SIGCONT: alive but
+    silent), kill()/start() (SIGKILL; start again on the same socket, empty)."""
+
+    def __init__(self, memcached: MemcachedServer):
+        self.memcached = memcached
+        self.stopped = False
+        self.restarted = False
+
+    def stop(self) -> None:
+        os.kill(self.memcached.proc.pid, signal.SIGSTOP)
+        self.stopped = True
+
+    def resume(self) -> None:
+        if self.stopped:
+            os.kill(self.memcached.proc.pid, signal.SIGCONT)
+            self.stopped = False
+
+    def kill(self) -> None:
+        self.resume()
+        self.memcached.kill()
+        self.restarted = True
+
+    def start(self, memory_mb: int = 64) -> None:
+        if self.memcached.proc is not None:
+            self.memcached.stop()
+        self.memcached.start(memory_mb=memory_mb)
+        self.restarted = memory_mb != 64
+
+
+@pytest.fixture
+def store_fault(memcached, httpd):
+    """A StoreFault; teardown resumes memcached (restarts it as normal if the test killed or
+    resized it) and gracefully restarts httpd, so the next test starts with fresh children
+    whose circuit breakers are closed whatever happened here."""
+    fault = StoreFault(memcached)
+    try:
+        yield fault
+    finally:
+        fault.resume()
+        if fault.restarted or memcached.proc is None or memcached.proc.poll() is not None:
+            fault.start()
+        restart(httpd, signal.SIGUSR1)
+
+
+@pytest.fixture
+def another_httpd(components, memcached, backend):
+    """another_httpd(module=None, key_prefix="memsession:", extra_conf="") -> a started Httpd in
+    its own ServerRoot (same memcached, same backend); stopped and checked for crash lines at
+    teardown. For another deployment (another key prefix) or a test-only module build."""
+    started: list[Httpd] = []
+    roots: list[Path] = []
+
+    def start(module: Path | None = None, key_prefix: str = "memsession:",
+              extra_conf: str = "") -> Httpd:
+        c = components if module is None else dataclasses.replace(components, module=module)
+        root = Path(tempfile.mkdtemp(prefix="memsession-it2-"))
+        roots.append(root)
+        server = Httpd(c, prepare_root(c, root), backend.port, key_prefix=key_prefix,
+                       memcached_sock=Path(memcached.sock_path), extra_conf=extra_conf,
+                       kerberos=False)
+        server.start()
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        bad = []
+        for server in started:
+            server.stop()
+            bad += crash_lines(server.error_log.since(0))
+        for root in roots:
+            shutil.rmtree(root, ignore_errors=True)
+        if bad:
+            pytest.fail("a second httpd logged crash lines:\n" + "\n".join(bad), pytrace=False)
+

@@ -82,8 +82,17 @@ class ErrorLog:
 
 class Httpd:
     def __init__(self, c: Components, p: site.Paths, backend_port: int,
-                 extra_env: dict[str, str] | None = None):
+                 extra_env: dict[str, str] | None = None, key_prefix: str = "memsession:",
+                 memcached_sock: Path | None = None, extra_conf: str = "",
+                 kerberos: bool = True):
+        """key_prefix, memcached_sock, extra_conf, kerberos=False: for a second httpd next to
+        the main one (another deployment on the same memcached, or a test-only module build);
+        see site.render."""
         self.c = c
+        self.key_prefix = key_prefix
+        self.memcached_sock = memcached_sock
+        self.extra_conf = extra_conf
+        self.kerberos = kerberos
         self.extra_env = dict(extra_env or {})
         self.backend_port = backend_port
         self.p = p
@@ -101,7 +110,10 @@ class Httpd:
         return f"http://127.0.0.1:{self.port}"
 
     def _write_conf(self) -> None:
-        self.p.conf.write_text(site.render(self.c, self.p, self.port, self.backend_port))
+        self.p.conf.write_text(site.render(self.c, self.p, self.port, self.backend_port,
+                                           key_prefix=self.key_prefix,
+                                           memcached_sock=self.memcached_sock,
+                                           extra=self.extra_conf, kerberos=self.kerberos))
 
     def start(self) -> None:
         for attempt in range(3):
@@ -150,6 +162,17 @@ class Httpd:
             return None
 
         procs.wait_until(f"httpd on 127.0.0.1:{self.port}", probe, 15, interval_s=0.1, alive=dead)
+
+    def graceful(self) -> subprocess.CompletedProcess:
+        """`apache2 -k graceful` with this server's config, as an administrator would (the
+        command signals the pid in the PidFile and returns at once)."""
+        return subprocess.run([self.c.apache2, "-d", str(self.p.root), "-f", str(self.p.conf),
+                               "-k", "graceful"], capture_output=True, text=True, timeout=30,
+                              env=self._env(), cwd=str(self.p.root))
+
+    def children(self) -> set[int]:
+        """The parent's children: the MPM's workers (and the cgid daemon under threaded MPMs)."""
+        return child_pids(self.proc.pid) if self.proc is not None else set()
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

@@ -193,6 +193,10 @@ class Realm:
         return self._run([find_program("kadmin.local"), "-r", self.realm, "-q", query])
 
     def start(self) -> None:
+        absent = [f"{name} not found (install the Debian package '{pkg}')"
+                  for name, pkg in PROGRAMS.items() if find_program(name) is None]
+        if absent:
+            raise procs.NotReady("the test realm cannot start: " + "; ".join(absent))
         self.p.dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.p.dir, 0o755)
         self.p.ccaches.mkdir(exist_ok=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -59,7 +60,23 @@ class MemcachedClient:
         return resp[8:].decode()
 
     def keys(self) -> list[bytes]:
-        """Every key memcached holds right now (decoded from the dump's URL encoding)."""
+        """Every key memcached holds right now (decoded from the dump's URL encoding).
+
+        The LRU crawler walks memcached's HOT, WARM and COLD lists one after the other, and the
+        LRU maintainer moves items between them meanwhile (fresh items out of HOT, read items
+        into WARM), so one walk can miss an item: seen under load with fresh epochs and
+        records. Walks are united until one adds nothing new (at least two, at most five)."""
+        keys = self._dump_keys()
+        seen = set(keys)
+        for _ in range(4):
+            new = [k for k in self._dump_keys() if k not in seen]
+            if not new:
+                break
+            keys += new
+            seen.update(new)
+        return keys
+
+    def _dump_keys(self) -> list[bytes]:
         deadline = time.monotonic() + 5
         while True:
             with self._connect() as s:
@@ -125,7 +142,8 @@ class MemcachedClient:
         return resp == b"HD"
 
     def set(self, key: bytes, value: bytes, ttl: int = 0) -> None:
-        """Only for the harness's own self-test."""
+        """Store a value as it is: the harness's self-test, and the fault/attack tests that
+        plant records and epochs the way someone with access to memcached could."""
         with self._connect() as s:
             s.sendall(b"ms " + base64.b64encode(key) + b" %d b T%d\r\n" % (len(value), ttl)
                       + value + b"\r\n")
@@ -147,11 +165,13 @@ class MemcachedServer:
         self.log_path = str(root / "logs" / "memcached.log")
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, memory_mb: int = 64) -> None:
+        """Start (or start again, on the same socket). memory_mb: memcached's -m, tiny to make
+        it evict."""
         if os.path.exists(self.sock_path):
             os.unlink(self.sock_path)
-        argv = [self.binary, "-u", "root", "-s", self.sock_path, "-a", "0777", "-m", "64",
-                "-U", "0", "-c", "256"]
+        argv = [self.binary, "-u", "root", "-s", self.sock_path, "-a", "0777", "-m",
+                str(memory_mb), "-U", "0", "-c", "256"]
         self.proc = procs.spawn(argv, self.log_path)
         client = self.client()
 
@@ -177,5 +197,13 @@ class MemcachedServer:
 
     def stop(self) -> None:
         if self.proc is not None:
+            procs.kill_group(self.proc)
+            self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no chance to close anything."""
+        if self.proc is not None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
             procs.kill_group(self.proc)
             self.proc = None

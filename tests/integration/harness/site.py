@@ -58,11 +58,13 @@ class Paths:
         return self.root / "memcached.sock"
 
 
-def core(c: Components, p: Paths, port: int, module: bool, server_directives: bool = True) -> str:
+def core(c: Components, p: Paths, port: int, module: bool, server_directives: bool = True,
+         key_prefix: str = "memsession:", memcached_sock: Path | None = None) -> str:
     """Everything but the locations: what a configtest snippet is appended to as well.
 
     server_directives=False leaves out MemSessionServers/Timeout/KeyPrefix (the module is still
-    loaded) so a config test can give its own."""
+    loaded) so a config test can give its own. key_prefix and memcached_sock let a second httpd
+    (another deployment) share the first one's memcached under another prefix."""
     m = c.modules_dir
     lines = [
         f'ServerRoot "{p.root}"',
@@ -93,7 +95,7 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
         "KeepAlive Off",
         "TypesConfig /etc/mime.types",
         f'DocumentRoot "{p.htdocs}"',
-        'LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Authorization}i\\" \\"%{Cookie}i\\"" memsession',
+        'LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Authorization}i\\" \\"%{Cookie}i\\" pid=%P" memsession',
         f'CustomLog "{p.access_log}" memsession',
         "<Directory />\n    AllowOverride None\n    Require all denied\n</Directory>",
         f'<Directory "{p.htdocs}">\n    Require all granted\n</Directory>',
@@ -103,9 +105,9 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
         lines.append(f"LoadModule auth_memsession_module {c.module}")
     if module and server_directives:
         lines += [
-            f"MemSessionServers unix:{p.memcached_sock}",
+            f"MemSessionServers unix:{memcached_sock or p.memcached_sock}",
             "MemSessionTimeout 200ms",
-            "MemSessionKeyPrefix memsession:",
+            f"MemSessionKeyPrefix {key_prefix}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -302,9 +304,14 @@ def kerberos_locations(c: Components, p: Paths) -> str:
     return "\n".join(blocks)
 
 
-def render(c: Components, p: Paths, port: int, backend_port: int) -> str:
+def render(c: Components, p: Paths, port: int, backend_port: int, key_prefix: str = "memsession:",
+           memcached_sock: Path | None = None, extra: str = "", kerberos: bool = True) -> str:
+    """The test server. A second httpd (another deployment, a test-only module build) passes
+    its key_prefix, the first one's memcached_sock, kerberos=False (the realm's files are the
+    first server's) and `extra` locations, appended."""
     module = not c.harness_only
-    out = core(c, p, port, module) + locations(p, module, backend_port)
-    if module:
+    out = (core(c, p, port, module, key_prefix=key_prefix, memcached_sock=memcached_sock)
+           + locations(p, module, backend_port))
+    if module and kerberos:
         out += "\n" + kerberos_locations(c, p)
-    return out
+    return out + extra
