@@ -60,10 +60,10 @@ pub fn all_ids(cookie_header: Option<&str>, name: &str) -> Vec<SessionId> {
     let values = cookie_header
         .into_iter()
         .flat_map(|header| cookie::values(header, name));
-    for id in values
-        .filter_map(SessionId::from_cookie_value)
-        .take(MAX_IDS_ENDED)
-    {
+    for id in values.filter_map(SessionId::from_cookie_value) {
+        if ids.len() == MAX_IDS_ENDED {
+            break;
+        }
         if !ids.contains(&id) {
             ids.push(id);
         }
@@ -138,6 +138,19 @@ mod tests {
         ] {
             assert_eq!(lookup(Some(&header), "memsession"), CookieLookup::Ambiguous);
         }
+    }
+
+    #[test]
+    fn all_ids_counts_distinct_ids_against_its_bound() {
+        let a = SessionId::generate().unwrap();
+        let b = SessionId::generate().unwrap();
+        let (va, vb) = (a.to_cookie_value(), b.to_cookie_value());
+        let header = format!("s={va}; s={va}; s={va}; s={va}; s={va}; s={vb}");
+        assert_eq!(all_ids(Some(&header), "s"), vec![a, b]);
+        let many: Vec<String> = (0..10)
+            .map(|_| format!("s={}", SessionId::generate().unwrap().to_cookie_value()))
+            .collect();
+        assert_eq!(all_ids(Some(&many.join("; ")), "s").len(), MAX_IDS_ENDED);
     }
 
     #[test]

@@ -53,6 +53,13 @@ fn ensure(client: &StoreClient, key: &str) -> Result<Epoch, CreateError> {
         return Ok(fresh);
     }
     // Another login created it between our get and add: use theirs.
+    if let Some(theirs) = client.get(key)?.as_deref().and_then(Epoch::from_bytes) {
+        return Ok(theirs);
+    }
+    // The key holds something that is not an epoch (written by hand, or by something else
+    // sharing the prefix). It matches no session, so replacing it revokes nothing; leaving it
+    // would refuse every login under it for good, since epochs never expire.
+    client.set_permanent(key, &fresh.to_bytes())?;
     client
         .get(key)?
         .as_deref()

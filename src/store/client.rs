@@ -146,8 +146,8 @@ impl StoreClient {
         }
     }
 
-    /// Connects UNIX sockets with `connect`, which must honour the time it is given, instead
-    /// of std's connect, which can block without bound on a server that stopped accepting.
+    /// Connects UNIX sockets with `connect` instead of the built-in bounded connector: a seam
+    /// for tests that need to control connecting. `connect` must honour the time it is given.
     pub fn with_unix_connect(mut self, connect: UnixConnect) -> StoreClient {
         self.unix_connect = Some(connect);
         self

@@ -15,15 +15,10 @@
 //!
 //! Requires memcached 1.6 or newer (meta commands with a positional data length).
 //!
-//! Limits of the time bound, both outside what std can do without `unsafe`:
-//! - A TCP server given by name is resolved on each new connection, and the resolver is not
-//!   bounded by the timeout. IP literals and UNIX sockets never resolve.
-//! - connect() on a UNIX socket blocks while the server's accept backlog is full, and closed
-//!   connections stay in that backlog until accepted: a memcached that is alive but not
-//!   accepting (stopped, wedged) fills it after `-b` (default 1024) attempts from all
-//!   processes, and the next connect hangs until it accepts again. The breaker keeps attempts
-//!   to a few per process per interval; a connector with a real timeout can be supplied with
-//!   [`client::StoreClient::with_unix_connect`].
+//! Limit of the time bound: a TCP server given by name is resolved on each new connection,
+//! and the resolver is not bounded by the timeout. IP literals and UNIX sockets never
+//! resolve. (A UNIX connect to a memcached whose accept backlog is full — stopped, wedged —
+//! is bounded: the socket's send timeout is set before connecting, see `connection`.)
 pub mod address;
 pub mod breaker;
 pub mod client;
