@@ -86,6 +86,27 @@ pub struct Connection {
     rlen: usize,
     /// Whether any reply byte arrived during the current exchange.
     received: bool,
+    /// The socket timeouts as last set, so the two setsockopt calls are made only when the
+    /// time left differs from them by more than [`TIMEOUT_SLACK`] — on a healthy connection,
+    /// once, instead of on every exchange.
+    read_timeout: Option<Duration>,
+    write_timeout: Option<Duration>,
+}
+
+/// How far a socket timeout may drift from the time actually left before it is set again: a
+/// wait may overshoot the deadline by at most this much.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(2);
+
+/// Whether a socket timeout of `current` is close enough to `left` to keep.
+fn timeout_fits(current: Option<Duration>, left: Duration) -> bool {
+    current.is_some_and(|current| {
+        let drift = if current > left {
+            current - left
+        } else {
+            left - current
+        };
+        drift <= TIMEOUT_SLACK
+    })
 }
 
 impl fmt::Debug for Connection {
@@ -131,6 +152,8 @@ impl Connection {
             rpos: 0,
             rlen: 0,
             received: false,
+            read_timeout: None,
+            write_timeout: None,
         }
     }
 
@@ -166,9 +189,14 @@ impl Connection {
     pub fn send(&mut self, deadline: Instant) -> Result<(), StoreError> {
         let mut written = 0;
         while written < self.wbuf.len() {
-            self.stream
-                .set_write_timeout(remaining(deadline)?)
-                .map_err(|e| io_error("setsockopt", e))?;
+            let left = remaining(deadline)?;
+            if !timeout_fits(self.write_timeout, left) {
+                self.write_timeout = None;
+                self.stream
+                    .set_write_timeout(left)
+                    .map_err(|e| io_error("setsockopt", e))?;
+                self.write_timeout = Some(left);
+            }
             match self.stream.write(&self.wbuf[written..]) {
                 Ok(0) => return Err(StoreError::Io("write: wrote nothing".to_string())),
                 Ok(n) => written += n,
@@ -255,9 +283,14 @@ impl Connection {
             }
         }
         loop {
-            self.stream
-                .set_read_timeout(remaining(deadline)?)
-                .map_err(|e| io_error("setsockopt", e))?;
+            let left = remaining(deadline)?;
+            if !timeout_fits(self.read_timeout, left) {
+                self.read_timeout = None;
+                self.stream
+                    .set_read_timeout(left)
+                    .map_err(|e| io_error("setsockopt", e))?;
+                self.read_timeout = Some(left);
+            }
             match self.stream.read(&mut self.rbuf[self.rlen..]) {
                 Ok(0) => {
                     return Err(StoreError::Io(
@@ -362,6 +395,20 @@ fn connect_tcp(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn socket_timeouts_are_kept_while_close_to_the_time_left() {
+        let ms = Duration::from_millis;
+        assert!(!timeout_fits(None, ms(200)));
+        assert!(timeout_fits(Some(ms(200)), ms(199)));
+        assert!(timeout_fits(Some(ms(200)), ms(202)));
+        assert!(
+            !timeout_fits(Some(ms(200)), ms(150)),
+            "would overshoot the deadline"
+        );
+        assert!(!timeout_fits(Some(ms(50)), ms(200)), "would give up early");
+    }
+
     use super::*;
 
     fn pair() -> (Connection, UnixStream) {
