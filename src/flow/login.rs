@@ -1,6 +1,7 @@
 //! `memsession-login`: the location's own auth module has set the user; mint a fresh session.
 use crate::config::DirConfig;
 use crate::session_store::{CreateError, NewSession, SessionStore};
+use crate::web::json::json_string;
 use crate::web::navigation::{self, RequestHints};
 use crate::web::return_path;
 
@@ -87,32 +88,12 @@ fn json_body(user: &str, expires: Option<u64>) -> String {
     format!("{{\"user\":{},\"expires\":{expires}}}\n", json_string(user))
 }
 
-/// A JSON string literal; user names come from auth modules and may hold anything.
-pub fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '<' || c == '>' || c == '&' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn json_strings_are_escaped() {
-        assert_eq!(json_string("alice"), "\"alice\"");
-        assert_eq!(json_string("a\"b\\c\n<"), "\"a\\\"b\\\\c\\u000a\\u003c\"");
+    fn login_json_bodies() {
         assert_eq!(
             json_body("alice@EXAMPLE.TEST", Some(5)),
             "{\"user\":\"alice@EXAMPLE.TEST\",\"expires\":5}\n"

@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+pub use crate::web::json::json_string;
+
 /// Changes whenever the layout does.
 pub const LAYOUT_MAGIC: u64 = 0x6d73_6d65_7472_0002;
 
@@ -452,27 +454,6 @@ fn render_servers(out: &mut String, servers: &[ServerReport]) {
             }
         }
     }
-}
-
-/// A JSON string literal.
-pub fn json_string(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn json_opt(value: Option<u64>) -> String {

@@ -3,5 +3,6 @@ pub mod cookie;
 pub mod csrf;
 pub mod form;
 pub mod header_name;
+pub mod json;
 pub mod navigation;
 pub mod return_path;

@@ -329,3 +329,12 @@ def another_httpd(components, memcached, backend):
         if bad:
             pytest.fail("a second httpd logged crash lines:\n" + "\n".join(bad), pytrace=False)
 
+
+@pytest.fixture
+def no_id_in_error_log(httpd):
+    """watch(*ids); at teardown no error-log line written during the test contains one."""
+    start = httpd.error_log.size()
+    ids: list[str] = []
+    yield lambda *secrets_: ids.extend(secrets_)
+    leaked = [line for line in httpd.error_log.since(start) if any(i in line for i in ids)]
+    assert not leaked, f"a session id reached the error log: {leaked}"

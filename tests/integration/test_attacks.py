@@ -24,15 +24,6 @@ pytestmark = pytest.mark.module
 ALICE = {"Authorization": basic("alice", "alicepw")}
 
 
-@pytest.fixture
-def no_id_in_error_log(httpd):
-    start = httpd.error_log.size()
-    ids: list[str] = []
-    yield lambda *secrets_: ids.extend(secrets_)
-    leaked = [line for line in httpd.error_log.since(start) if any(i in line for i in ids)]
-    assert not leaked, f"a session id reached the error log: {leaked}"
-
-
 def replayed_everywhere(client, cookie: str, expect: int, times: int = 24) -> None:
     """The cookie, replayed on new connections (so over every child in turn), gets `expect`."""
     statuses = [client.get("/app/index.html", cookie=cookie).status for _ in range(times)]

@@ -20,16 +20,6 @@ pytestmark = pytest.mark.module
 LIMIT_REQUEST_FIELD_SIZE = 8190  # httpd's default: the whole header line, name included
 
 
-@pytest.fixture
-def no_id_in_error_log(httpd):
-    """watch(*ids); at teardown no error-log line written during the test contains one."""
-    start = httpd.error_log.size()
-    ids: list[str] = []
-    yield lambda *secrets_: ids.extend(secrets_)
-    leaked = [line for line in httpd.error_log.since(start) if any(i in line for i in ids)]
-    assert not leaked, f"a session id reached the error log: {leaked}"
-
-
 def cookie_line_of_length(value_prefix: str, total: int) -> str:
     """A Cookie header value such that 'Cookie: ' + value is `total` bytes long."""
     pad = total - len("Cookie: ") - len(value_prefix) - len("; pad=")
