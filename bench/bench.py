@@ -70,10 +70,10 @@ def process_tree(root: int) -> list[int]:
 
 
 class Memcached:
-    def __init__(self, work: Path, name: str, tcp: bool):
+    def __init__(self, work: Path, name: str, tcp: bool, threads: int = 4):
         self.port = free_port() if tcp else 0
         self.sock = work / f"{name}.sock"
-        args = ["memcached", "-u", "root", "-m", "64", "-U", "0"]
+        args = ["memcached", "-u", "root", "-m", "64", "-U", "0", "-t", str(threads)]
         args += ["-l", "127.0.0.1", "-p", str(self.port)] if tcp else ["-s", str(self.sock), "-a", "0777"]
         self.proc = subprocess.Popen(args, start_new_session=True)
         wait_for(self._ready, f"memcached {name}")
@@ -283,6 +283,8 @@ def main() -> int:
     parser.add_argument("--mpm", default="event")
     parser.add_argument("--only", default="", help="comma-separated contender names (static is always run)")
     parser.add_argument("--module", default=str(REPO / "build" / "mod_auth_memsession.so"))
+    parser.add_argument("--memcached-threads", type=int, default=4,
+                        help="memcached -t for the session store (its default is 4)")
     parser.add_argument("--no-kerberos", action="store_true", help="leave out the Kerberos contenders")
     args = parser.parse_args()
     for tool in ("wrk", "apache2", "memcached", "htpasswd", "curl"):
@@ -302,7 +304,7 @@ def main() -> int:
     if not args.no_kerberos:
         realm = kdc.Realm(work / "realm")
         realm.start()
-    mc = Memcached(work, "sessions", tcp=False)
+    mc = Memcached(work, "sessions", tcp=False, threads=args.memcached_threads)
     mc_tcp = Memcached(work, "socache", tcp=True)
     servers: dict[str, Httpd] = {}
     try:
