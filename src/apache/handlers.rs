@@ -3,16 +3,15 @@ use std::ffi::c_int;
 
 use super::bindings as ap;
 use super::delegation;
-use super::hooks::{hints, own_origin, request_entry};
+use super::hooks::{hints, request_entry, same_site_or_trusted};
 use super::log::Level;
 use super::login_form;
 use super::request::{Headers, Method, Request};
 use super::status;
-use crate::config::DirConfig;
 use crate::flow::credentials::LoginCredentials;
 use crate::flow::login::{self, LoginRequest, LoginResponse};
 use crate::flow::{logout, query, unix_now};
-use crate::web::{csrf, navigation};
+use crate::web::navigation;
 
 const LOGIN_HANDLER: &str = "memsession-login";
 const LOGOUT_HANDLER: &str = "memsession-logout";
@@ -146,18 +145,6 @@ pub(super) fn finish_login(
 
 pub(super) fn no_store(request: &mut Request) {
     request.set_header(Headers::ErrOut, "Cache-Control", "no-store");
-}
-
-/// A request with the cookie on an unsafe method must come from this site (or a trusted
-/// origin) when `MemSessionCSRFCheck` is on.
-pub(super) fn same_site_or_trusted(request: &Request, config: &DirConfig) -> bool {
-    if !config.csrf_check() || !csrf::is_unsafe_method(request.method()) {
-        return true;
-    }
-    let own_origin = own_origin(request);
-    let origin = request.header(Headers::In, c"Origin");
-    let referer = request.header(Headers::In, c"Referer");
-    csrf::origin_allowed(origin, referer, &own_origin, config.trusted_origins())
 }
 
 fn logout_handler(request: &mut Request) -> c_int {

@@ -55,10 +55,22 @@ pub fn hints<'r>(request: &Request<'r>) -> RequestHints<'r> {
     }
 }
 
-/// This site's origin, normalised as CSRF and return-path checks compare it.
-pub fn own_origin(request: &Request) -> String {
+/// This site's origin, normalised as CSRF checks compare it.
+fn own_origin(request: &Request) -> String {
     let constructed = request.own_origin();
     return_path::normalise_origin(&constructed).unwrap_or(constructed)
+}
+
+/// `MemSessionCSRFCheck`: a request on an unsafe method must come from this site (or a
+/// trusted origin). Safe methods pass without building the origin.
+pub fn same_site_or_trusted(request: &Request, config: &DirConfig) -> bool {
+    if !config.csrf_check() || !csrf::is_unsafe_method(request.method()) {
+        return true;
+    }
+    let own_origin = own_origin(request);
+    let origin = request.header(Headers::In, c"Origin");
+    let referer = request.header(Headers::In, c"Referer");
+    csrf::origin_allowed(origin, referer, &own_origin, config.trusted_origins())
 }
 
 #[no_mangle]
@@ -86,17 +98,9 @@ fn check_authn(request: &mut Request) -> c_int {
     let Some(state) = request.server_state() else {
         return status::INTERNAL_SERVER_ERROR;
     };
-    // Only unsafe methods are origin-checked: skip building the origin for the rest.
-    let own_origin = if csrf::is_unsafe_method(request.method()) {
-        own_origin(request)
-    } else {
-        String::new()
-    };
     let facts = AuthRequest {
         cookie_header: request.header(Headers::In, c"Cookie"),
-        origin: request.header(Headers::In, c"Origin"),
-        referer: request.header(Headers::In, c"Referer"),
-        own_origin: &own_origin,
+        passes_csrf_check: same_site_or_trusted(request, config),
         unparsed_uri: request.unparsed_uri(),
         hints: hints(request),
     };

@@ -3,8 +3,8 @@
 //! Bad credentials get a 401 that does not say which part was wrong.
 use std::ffi::c_int;
 
-use super::handlers::{finish_login, no_store, same_site_or_trusted};
-use super::hooks::hints;
+use super::handlers::{finish_login, no_store};
+use super::hooks::{hints, same_site_or_trusted};
 use super::log::Level;
 use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;

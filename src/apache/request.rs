@@ -315,14 +315,11 @@ impl<'r> Request<'r> {
 
     /// Asks an Apache authn provider (`file`, `ldap`, an alias...) about a password.
     pub fn check_password(&mut self, provider: &str, user: &str, password: &str) -> PasswordCheck {
-        let (Ok(provider), Ok(user), Ok(password)) = (
-            CString::new(provider),
-            CString::new(user),
-            CString::new(password),
-        ) else {
+        let (Ok(user), Ok(password)) = (CString::new(user), CString::new(password)) else {
             return PasswordCheck::Denied;
         };
-        let provider = self.pool().c_str(provider.to_str().unwrap_or(""));
+        // Provider names are checked at config time (no NUL); the pool copy outlives the call.
+        let provider = self.pool().c_str(provider);
         // SAFETY: all strings are NUL-terminated and outlive the call; the provider name is
         // in r->pool because the shim stores it in r->notes.
         let status = unsafe {

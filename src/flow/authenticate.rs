@@ -4,7 +4,6 @@ use crate::config::values::Unauthenticated;
 use crate::config::DirConfig;
 use crate::session::id::SessionId;
 use crate::session_store::{Policy, Rejection, SessionStore, Validated};
-use crate::web::csrf;
 use crate::web::navigation::{self, RequestHints};
 
 use super::cookies::{self, CookieLookup};
@@ -13,10 +12,9 @@ use super::query;
 /// The facts of a request that authentication looks at.
 pub struct AuthRequest<'a> {
     pub cookie_header: Option<&'a str>,
-    pub origin: Option<&'a str>,
-    pub referer: Option<&'a str>,
-    /// This site's origin as the client addressed it, normalised (`http://host:port`).
-    pub own_origin: &'a str,
+    /// The request passes `MemSessionCSRFCheck`: a safe method, the check off, or an
+    /// Origin/Referer of this site or a trusted origin (see `web::csrf`).
+    pub passes_csrf_check: bool,
     /// The request line's URI, used as the return path after login.
     pub unparsed_uri: &'a str,
     pub hints: RequestHints<'a>,
@@ -109,15 +107,7 @@ pub fn authenticate(
             }
         }
     };
-    if config.csrf_check()
-        && csrf::is_unsafe_method(request.hints.method)
-        && !csrf::origin_allowed(
-            request.origin,
-            request.referer,
-            request.own_origin,
-            config.trusted_origins(),
-        )
-    {
+    if !request.passes_csrf_check {
         return Outcome::CrossOrigin { id };
     }
     let set_cookie = (session.refreshed && config.cookie_persistent())

@@ -89,7 +89,7 @@ impl Drop for RemoveOnDrop {
 /// cleanup drops it, also when the backend failed).
 #[derive(Debug)]
 pub struct PrivateCcache {
-    path: PathBuf,
+    file: RemoveOnDrop,
 }
 
 impl PrivateCcache {
@@ -107,25 +107,22 @@ impl PrivateCcache {
             .create_new(true)
             .mode(0o600)
             .open(&path)?;
-        let written = file.write_all(bytes).and_then(|()| file.sync_data());
-        let ccache = PrivateCcache { path };
+        // No fsync: the file lives for one request and is read through the page cache.
+        let written = file.write_all(bytes);
+        let ccache = PrivateCcache {
+            file: RemoveOnDrop(path),
+        };
         written?;
         Ok(ccache)
     }
 
     /// The value for the backend's `KRB5CCNAME`.
     pub fn krb5ccname(&self) -> String {
-        format!("FILE:{}", self.path.display())
+        format!("FILE:{}", self.file.0.display())
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for PrivateCcache {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        &self.file.0
     }
 }
 

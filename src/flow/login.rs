@@ -1,5 +1,6 @@
 //! `memsession-login`: the location's own auth module has set the user; mint a fresh session.
 use crate::config::DirConfig;
+use crate::session::lifetime;
 use crate::session_store::{CreateError, NewSession, SessionStore};
 use crate::web::json::json_string;
 use crate::web::navigation::{self, RequestHints};
@@ -66,7 +67,7 @@ pub fn login(
         .and_then(|target| return_path::validate(target, config.trusted_origins()));
     let refused_return = requested.is_some() && accepted.is_none();
     let response = if navigation::wants_json(&request.hints) {
-        LoginResponse::Json(json_body(&record.user, lifetime_end(&record)))
+        LoginResponse::Json(json_body(&record.user, lifetime::end_time(&record)))
     } else {
         LoginResponse::Redirect(accepted.unwrap_or_else(|| "/".to_string()))
     };
@@ -77,10 +78,6 @@ pub fn login(
         replaced,
         refused_return,
     })
-}
-
-fn lifetime_end(record: &crate::session::record::SessionRecord) -> Option<u64> {
-    crate::session::lifetime::end_time(record)
 }
 
 fn json_body(user: &str, expires: Option<u64>) -> String {
