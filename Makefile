@@ -63,9 +63,15 @@ test: deps
 	$(MAKE) integration-test
 
 # Contenders side by side (see bench/bench.py); BENCH_ARGS="--rounds 1 --seconds 3" for a quick look.
-bench: deps $(MODULE)
+bench: deps $(MODULE) build/negotiate_load
 	command -v wrk >/dev/null || apt-get install -y -q wrk
 	python3 bench/bench.py $(BENCH_ARGS)
+
+# The load client of the negotiate-fresh contender (a new Kerberos token per request).
+build/negotiate_load: bench/negotiate_load.c
+	@mkdir -p build
+	$(CC) -O2 -Wall -Wextra -Werror $$(krb5-config --cflags krb5 gssapi) -o $@ $< \
+		$$(krb5-config --libs krb5 gssapi)
 
 # cargo-fuzz needs a nightly rustc (-Zsanitizer=address). With no nightly toolchain installed,
 # the stable one is used with RUSTC_BOOTSTRAP=1, which unlocks the same flags. -Zplt=yes: the

@@ -3,7 +3,8 @@
 
 One httpd per contender (same MPM, same worker settings, same tiny file), memcached on a UNIX
 socket for this module (and on loopback TCP for mod_authn_socache, whose apr_memcache client
-speaks TCP only), wrk driving each in turn, rounds interleaved so machine drift is shared.
+speaks TCP only), wrk driving each in turn (bench/negotiate_load.c for negotiate-fresh, which
+needs a new Kerberos token per request), rounds interleaved so machine drift is shared.
 Raw output goes to results/bench-<time>/; the table is printed last.
 """
 from __future__ import annotations
@@ -134,6 +135,7 @@ class Contender:
     note: str = ""
     kerberos: bool = False  # needs the realm (httpd started with its environment)
     env: dict = field(default_factory=dict)
+    fresh_tokens: bool = False  # driven by negotiate_load (a new token per request), not wrk
 
 
 class Httpd:
@@ -156,6 +158,8 @@ class Httpd:
                   # The same worker settings for every contender.
                   "StartServers 2", "ServerLimit 2", "ThreadsPerChild 25", "MaxRequestWorkers 50",
                   "MaxConnectionsPerChild 0", "KeepAlive On", "MaxKeepAliveRequests 0",
+                  # As Debian's apache2.conf has it: no .htaccess lookups on every request.
+                  "<Directory />\n    AllowOverride None\n</Directory>",
                   f"MemSessionServers unix:{mc_sock}", "MemSessionCookieSecure Off",
                   contender.server,
                   f"<Location /bench>\n{contender.location}\n</Location>",
@@ -222,6 +226,34 @@ def negotiate(realm, ccache: Path, url: str) -> tuple[str, str]:
     return token.group(1), "; ".join(cookies)
 
 
+def refuses_replay(realm, ccache: Path, url: str) -> bool:
+    """Whether a token the server has already accepted once is refused (its replay cache is on)."""
+    token = negotiate(realm, ccache, url)[0]
+    status = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                             f"Authorization: {token}", url], capture_output=True, text=True,
+                            timeout=20).stdout
+    return status == "401"
+
+
+def negotiate_load(binary: Path, realm, ccache: Path, url: str, args, seconds: float,
+                   raw: Path | None) -> dict:
+    """bench/negotiate_load.c: wrk's -c and -d, but a fresh Negotiate token for every request."""
+    port, path = url.split("://", 1)[1].split(":", 1)[1].split("/", 1)
+    cmd = [str(binary), "127.0.0.1", port, "/" + path, "HTTP@localhost", str(args.connections),
+           str(int(round(seconds)))]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30,
+                         env=realm.client_env(ccache))
+    if raw:
+        raw.write_text(" ".join(cmd) + "\n" + out.stdout + out.stderr)
+    fields = dict(kv.split("=", 1) for kv in out.stdout.split())
+    if "requests" not in fields:
+        raise RuntimeError(f"negotiate_load failed ({out.returncode}) at {url}:\n{out.stderr[-2000:]}")
+    return {"rps": float(fields["rps"]), "requests": int(fields["requests"]),
+            "non2xx": int(fields["non2xx"]), "errors": int(fields["errors"]),
+            "p50": float(fields["p50_us"]), "p99": float(fields["p99_us"]),
+            "client_us": float(fields["client_cpu_us_per_req"])}
+
+
 def wrk(url: str, headers: list[str], args, seconds: float, raw: Path | None) -> dict:
     cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{int(round(seconds))}s", "--latency"]
     for h in headers:
@@ -263,7 +295,12 @@ def contenders(work: Path, mc_tcp: Memcached) -> list[Contender]:
                   note="mod_authn_file, bcrypt htpasswd"),
         Contender("negotiate", gssapi_auth(work), modules=["auth_gssapi"], login="negotiate",
                   kerberos=True, env=no_rcache,
-                  note="mod_auth_gssapi every request, one token replayed (replay cache off: flattered)"),
+                  note="mod_auth_gssapi every request, one token replayed, replay cache off: flattered"),
+        # What real clients pay: a new token (authenticator) per request, checked against the
+        # replay cache (libkrb5's default, in the realm's KRB5RCACHEDIR).
+        Contender("negotiate-fresh", gssapi_auth(work), modules=["auth_gssapi"], kerberos=True,
+                  fresh_tokens=True,
+                  note="mod_auth_gssapi every request, fresh token per request, replay cache on: honest"),
         Contender("gssapi-session", gssapi_auth(work) + session,
                   modules=["auth_gssapi", "session", "session_cookie"], login="gssapi-session",
                   kerberos=True, note="mod_auth_gssapi GssapiUseSessions (sealed cookie, no revocation)"),
@@ -286,6 +323,8 @@ def main() -> int:
     parser.add_argument("--memcached-threads", type=int, default=4,
                         help="memcached -t for the session store (its default is 4)")
     parser.add_argument("--no-kerberos", action="store_true", help="leave out the Kerberos contenders")
+    parser.add_argument("--negotiate-load", default=str(REPO / "build" / "negotiate_load"),
+                        help="bench/negotiate_load.c built (make bench builds it)")
     args = parser.parse_args()
     for tool in ("wrk", "apache2", "memcached", "htpasswd", "curl"):
         if not shutil.which(tool):
@@ -321,6 +360,10 @@ def main() -> int:
         if args.only:
             wanted = {"static", *args.only.split(",")}
             chosen = [c for c in chosen if c.name in wanted]
+        load_client = Path(args.negotiate_load)
+        if any(c.fresh_tokens for c in chosen) and not os.access(load_client, os.X_OK):
+            print(f"bench: {load_client} is missing (make bench builds it)", file=sys.stderr)
+            return 2
         ccache = realm.kinit("alice") if realm else None
         realm_env = realm.server_env() if realm else {}
 
@@ -339,12 +382,20 @@ def main() -> int:
                 return [f"Cookie: {cookie}"]
             return []
 
+        def drive(c: Contender, url: str, seconds: float, raw: Path | None) -> dict:
+            if c.fresh_tokens:
+                return negotiate_load(load_client, realm, ccache, url, args, seconds, raw)
+            return wrk(url, c.headers, args, seconds, raw)
+
         for c in chosen:
             servers[c.name] = Httpd(work, c, args.mpm, Path(args.module), mc.sock,
                                     realm_env if c.kerberos else None)
             c.headers = credentials(c)
+            url = servers[c.name].url + "/bench/index.html"
+            if c.fresh_tokens and not refuses_replay(realm, ccache, url):
+                raise RuntimeError(f"{c.name} accepts a replayed token: its replay cache is off")
         for c in chosen:  # warm up: children started, caches filled
-            wrk(servers[c.name].url + "/bench/index.html", c.headers, args, 1, None)
+            drive(c, servers[c.name].url + "/bench/index.html", 1, None)
 
         rows: dict[str, list[dict]] = {c.name: [] for c in chosen}
         for round_no in range(args.rounds):
@@ -355,8 +406,8 @@ def main() -> int:
                 server = servers[c.name]
                 pids = server.pids()
                 before_cpu, mc_before, stats_before = cpu_ticks(pids), mc.cpu() + mc_tcp.cpu(), mc.stats()
-                r = wrk(server.url + "/bench/index.html", c.headers, args, args.seconds,
-                        results_dir / f"round{round_no + 1}-{c.name}.txt")
+                r = drive(c, server.url + "/bench/index.html", args.seconds,
+                          results_dir / f"round{round_no + 1}-{c.name}.txt")
                 after_cpu, mc_after, stats_after = cpu_ticks(pids), mc.cpu() + mc_tcp.cpu(), mc.stats()
                 n = max(r["requests"], 1)
                 r["httpd_us"] = (after_cpu - before_cpu) / CLK_TCK * 1e6 / n
@@ -376,9 +427,17 @@ def main() -> int:
                                                  results_dir / "login-basic.txt")["rps"]
             if realm is not None:
                 token = negotiate(realm, ccache, url + "/krb-login")[0]
-                login_rates["Negotiate at /krb-login, replayed token"] = wrk(
-                    url + "/krb-login", [f"Authorization: {token}"], args, seconds,
-                    results_dir / "login-negotiate.txt")["rps"]
+                how = "Negotiate at /krb-login, one token replayed, replay cache off: flattered"
+                login_rates[how] = wrk(url + "/krb-login", [f"Authorization: {token}"], args, seconds,
+                                       results_dir / "login-negotiate.txt")["rps"]
+        if "negotiate-fresh" in servers:
+            # The same memsession-login handler, on the server whose replay cache is on.
+            c = next(c for c in chosen if c.name == "negotiate-fresh")
+            r = drive(c, servers[c.name].url + "/krb-login", max(3, args.seconds / 2),
+                      results_dir / "login-negotiate-fresh.txt")
+            how = "Negotiate at /krb-login, fresh token each, replay cache on: honest"
+            bad = r["non2xx"] + r["errors"]
+            login_rates[how + (f" [{bad} failed!]" if bad else "")] = r["rps"]
 
         table = render(chosen, rows, login_rates, args)
         (results_dir / "table.txt").write_text(table)
@@ -409,15 +468,48 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: di
         ratio = statistics.median(r["rps"] / s["rps"] for r, s in zip(rs, static))
         dp50 = statistics.median(r["p50"] - s["p50"] for r, s in zip(rs, static))
         bad = sum(r["non2xx"] for r in rs)
-        note = c.note + (f" [{bad} non-2xx!]" if bad else "")
+        errors = sum(r.get("errors", 0) for r in rs)
+        note = c.note + (f" [{bad} non-2xx!]" if bad else "") + (f" [{errors} errors!]" if errors else "")
+        if c.fresh_tokens:
+            note += f" (negotiate_load client: {med('client_us'):.0f} us CPU/req)"
         lines.append(f"{c.name:20s} {med('rps'):9.0f} {ratio:6.2f} {med('p50'):8.0f} {med('p99'):8.0f} "
                      f"{dp50:+6.0f} {med('httpd_us'):12.1f} {med('memcached_us'):9.1f} "
                      f"{med('cmd_get'):8.2f} {med('cmd_set'):8.3f}  {note}")
+    lines += comparisons(chosen, rows)
     if login_rates:
         lines.append("")
     for how, rate in login_rates.items():
         lines.append(f"login ({how}, each creating a session): {rate:.0f} sessions/s")
     return "\n".join(lines) + "\n"
+
+
+def per_round(rows: dict[str, list[dict]], name: str, other: str) -> float:
+    """Median over rounds of name's req/s over other's in the same round."""
+    return statistics.median(a["rps"] / b["rps"] for a, b in zip(rows[name], rows[other]))
+
+
+def comparisons(chosen: list[Contender], rows: dict[str, list[dict]]) -> list[str]:
+    """The issue's bars as multiples, and what one memcached round trip costs on this box."""
+    names = {c.name for c in chosen}
+    lines = []
+    for ours in ("memsession", "memsession-cache1s"):
+        if ours not in names:
+            continue
+        multiples = [f"{per_round(rows, ours, peer):.2f}x {peer}"
+                     for peer in ("gssapi-session", "negotiate", "negotiate-fresh") if peer in names]
+        if multiples:
+            lines.append(f"{ours}: " + ", ".join(multiples))
+    if {"memsession", "basic-sha1", "basic-memcached"} <= names:
+        # Costs in units of one static request (1/ratio - 1): the same get through Apache's own
+        # client is the price of a round trip here; what strict mode spends beyond it is ours.
+        cost = lambda name: 1 / per_round(rows, name, "static") - 1  # noqa: E731
+        trip = cost("basic-memcached") - cost("basic-sha1")
+        beyond = cost("memsession") - trip
+        lines.append(f"one memcached round trip (basic-memcached - basic-sha1) costs {trip:.2f} static "
+                     f"requests; strict memsession costs {cost('memsession'):.2f}, of which "
+                     f"{beyond:+.2f} beyond the round trip; with nothing beyond it strict mode would reach "
+                     f"{1 / (1 + trip):.2f} x static")
+    return [""] + lines if lines else []
 
 
 if __name__ == "__main__":

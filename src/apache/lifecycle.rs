@@ -1,6 +1,7 @@
 //! Start-up and child life: validate in the real start-up pass, connect only in children,
 //! close child connections when the child exits. Nothing here spawns a thread.
 use std::ffi::{c_int, c_void};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::bindings as ap;
@@ -52,6 +53,7 @@ pub extern "C" fn memsession_rs_post_config(
             return status::OK;
         }
         super::shared_metrics::set_up(server);
+        track_forks();
         let mut checked: Vec<String> = Vec::new();
         each_server(server, |s, state| {
             if !state.config.servers_configured() {
@@ -94,6 +96,30 @@ pub extern "C" fn memsession_rs_post_config(
         });
         status::OK
     })
+}
+
+extern "C" {
+    fn pthread_atfork(
+        prepare: Option<unsafe extern "C" fn()>,
+        parent: Option<unsafe extern "C" fn()>,
+        child: Option<unsafe extern "C" fn()>,
+    ) -> c_int;
+}
+
+/// Lets the store remember this process's pid instead of asking the kernel per request:
+/// every child forgets it right after fork. Registered once per httpd lifetime — the module
+/// stays mapped across restarts (linked with `-z nodelete`), so the handler stays valid.
+fn track_forks() {
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    REGISTERED.get_or_init(|| {
+        unsafe extern "C" fn in_child() {
+            crate::store::process::forked();
+        }
+        // SAFETY: registers a handler that only does an atomic store.
+        if unsafe { pthread_atfork(None, None, Some(in_child)) } == 0 {
+            crate::store::process::forks_are_tracked();
+        }
+    });
 }
 
 #[no_mangle]

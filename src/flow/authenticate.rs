@@ -52,7 +52,7 @@ impl Refusal {
 
 pub enum Outcome {
     Authenticated {
-        session: Box<Validated>,
+        session: Validated,
         /// A refreshed persistent cookie, when the session's window moved.
         set_cookie: Option<String>,
         id: SessionId,
@@ -113,7 +113,7 @@ pub fn authenticate(
     let set_cookie = (session.refreshed && config.cookie_persistent())
         .then(|| cookies::session_cookie(config, &id, &session.record, now));
     Outcome::Authenticated {
-        session: Box::new(session),
+        session,
         set_cookie,
         id,
     }

@@ -153,11 +153,26 @@ fn aead_key(keys: &SessionKeys) -> Option<LessSafeKey> {
         .map(LessSafeKey::new)
 }
 
-fn associated_data(version: u8, keys: &SessionKeys) -> Vec<u8> {
-    let mut ad = Vec::with_capacity(1 + keys.store_key.len());
-    ad.push(version);
-    ad.extend_from_slice(keys.store_key.as_bytes());
-    ad
+/// Hands `version || store_key` to `use_it`, built on the stack for every key memcached
+/// accepts (at most 250 bytes), so opening a record allocates nothing for it.
+fn with_associated_data<T>(
+    version: u8,
+    keys: &SessionKeys,
+    use_it: impl FnOnce(Aad<&[u8]>) -> T,
+) -> T {
+    let store_key = keys.store_key.as_bytes();
+    let mut on_stack = [0u8; 256];
+    let mut on_heap = Vec::new();
+    let ad = match on_stack.get_mut(..1 + store_key.len()) {
+        Some(ad) => ad,
+        None => {
+            on_heap.resize(1 + store_key.len(), 0);
+            &mut on_heap[..]
+        }
+    };
+    ad[0] = version;
+    ad[1..].copy_from_slice(store_key);
+    use_it(Aad::from(&*ad))
 }
 
 fn check_caps(record: &SessionRecord) -> Result<(), RecordError> {
@@ -225,20 +240,23 @@ pub fn seal(record: &SessionRecord, keys: &SessionKeys) -> Result<Vec<u8>, Recor
     encode_plaintext(record, &mut out);
 
     let (_, body) = out.split_at_mut(HEADER_LEN);
-    let tag = key
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(associated_data(RECORD_VERSION, keys)),
-            body,
-        )
-        // Only a plaintext beyond ChaCha20's 256 GiB limit is refused.
-        .map_err(|_| RecordError::TooLarge("record"))?;
+    let tag = with_associated_data(RECORD_VERSION, keys, |ad| {
+        key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), ad, body)
+    })
+    // Only a plaintext beyond ChaCha20's 256 GiB limit is refused.
+    .map_err(|_| RecordError::TooLarge("record"))?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
 
 pub fn open(sealed: &[u8], keys: &SessionKeys) -> Result<SessionRecord, RecordError> {
-    let Some((&version, rest)) = sealed.split_first() else {
+    open_in_place(&mut sealed.to_vec(), keys)
+}
+
+/// [`open`] that decrypts inside `sealed` (left scrambled), for the hot path: the record
+/// is read straight out of the store connection's buffer, with no copy.
+pub fn open_in_place(sealed: &mut [u8], keys: &SessionKeys) -> Result<SessionRecord, RecordError> {
+    let Some((&version, _)) = sealed.split_first() else {
         return Err(RecordError::TooShort);
     };
     if version != RECORD_VERSION {
@@ -250,16 +268,13 @@ pub fn open(sealed: &[u8], keys: &SessionKeys) -> Result<SessionRecord, RecordEr
     if sealed.len() > MAX_SEALED_LEN {
         return Err(RecordError::TooLarge("record"));
     }
-    let (nonce, ciphertext) = rest
-        .split_at_checked(NONCE_LEN)
-        .ok_or(RecordError::TooShort)?;
-    let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| RecordError::TooShort)?;
+    let (header, ciphertext) = sealed.split_at_mut(HEADER_LEN);
+    let nonce =
+        Nonce::try_assume_unique_for_key(&header[1..]).map_err(|_| RecordError::TooShort)?;
     let key = aead_key(keys).ok_or(RecordError::Tampered)?;
-
-    let mut buf = ciphertext.to_vec();
-    let plaintext = key
-        .open_in_place(nonce, Aad::from(associated_data(version, keys)), &mut buf)
-        .map_err(|_| RecordError::Tampered)?;
+    let plaintext =
+        with_associated_data(version, keys, |ad| key.open_in_place(nonce, ad, ciphertext))
+            .map_err(|_| RecordError::Tampered)?;
     decode_plaintext(plaintext)
 }
 
@@ -376,14 +391,42 @@ mod tests {
         let mut out = vec![RECORD_VERSION];
         out.extend_from_slice(&nonce);
         let mut body = plaintext.to_vec();
+        // The documented associated data, spelled out independently of the code under test.
+        let mut ad = vec![RECORD_VERSION];
+        ad.extend_from_slice(keys.store_key.as_bytes());
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(associated_data(RECORD_VERSION, keys)),
+            Aad::from(ad),
             &mut body,
         )
         .unwrap();
         out.extend_from_slice(&body);
         out
+    }
+
+    #[test]
+    fn opening_in_place_reads_what_open_reads() {
+        let (_, k) = keys();
+        let rec = sample();
+        let sealed = seal(&rec, &k).unwrap();
+        let mut buffer = sealed.clone();
+        assert_eq!(open_in_place(&mut buffer, &k).unwrap(), rec);
+        assert_ne!(
+            buffer, sealed,
+            "the plaintext was written over the ciphertext"
+        );
+        assert_eq!(open(&sealed, &k).unwrap(), rec);
+    }
+
+    #[test]
+    fn a_store_key_too_long_for_the_stack_still_binds_the_record() {
+        let (_, mut k) = keys();
+        k.store_key = "k".repeat(300);
+        let rec = sample();
+        let sealed = seal(&rec, &k).unwrap();
+        assert_eq!(open(&sealed, &k).unwrap(), rec);
+        k.store_key.push('x');
+        assert_eq!(open(&sealed, &k), Err(RecordError::Tampered));
     }
 
     #[test]

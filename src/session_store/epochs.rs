@@ -21,8 +21,9 @@ impl EpochKind {
     }
 }
 
-pub fn matches(stored: Option<&[u8]>, expected: &Epoch) -> bool {
-    stored.and_then(Epoch::from_bytes) == Some(*expected)
+/// A store value that is not exactly an epoch's 16 bytes is no epoch, and matches nothing.
+pub fn parse(stored: Option<&[u8]>) -> Option<Epoch> {
+    stored.and_then(Epoch::from_bytes)
 }
 
 /// The current global and user epochs, creating either when missing. Creation uses `add`,

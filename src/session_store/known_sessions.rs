@@ -4,8 +4,10 @@
 //! for a short while. Only sessions that validated are remembered, so ids a client makes up
 //! cannot fill it. Bounded: when full it is emptied, which costs each live session one
 //! recomputation.
+//!
+//! Keys are shared (`Arc`), so recalling them on every request allocates nothing.
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::session::id::{SessionId, ID_BYTES};
@@ -15,15 +17,15 @@ use crate::session::record::SessionRecord;
 const MAX_ENTRIES: usize = 10_000;
 
 struct Entry {
-    keys: SessionKeys,
-    user_epoch_key: String,
+    keys: Arc<SessionKeys>,
+    user_epoch_key: Arc<str>,
     record: Option<(SessionRecord, Instant)>,
 }
 
 /// What the process remembered about one session.
 pub struct Recalled {
-    pub keys: SessionKeys,
-    pub user_epoch_key: String,
+    pub keys: Arc<SessionKeys>,
+    pub user_epoch_key: Arc<str>,
     /// Set only with a local cache, while the record is younger than its time to live.
     pub fresh_record: Option<SessionRecord>,
 }
@@ -39,6 +41,11 @@ impl KnownSessions {
             record_ttl,
             entries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether validated records are kept (`MemSessionLocalCache` on).
+    pub fn caches_records(&self) -> bool {
+        !self.record_ttl.is_zero()
     }
 
     fn with_entries<T>(&self, work: impl FnOnce(&mut HashMap<[u8; ID_BYTES], Entry>) -> T) -> T {
@@ -58,8 +65,8 @@ impl KnownSessions {
                     .then(|| record.clone())
             });
             Some(Recalled {
-                keys: entry.keys.clone(),
-                user_epoch_key: entry.user_epoch_key.clone(),
+                keys: Arc::clone(&entry.keys),
+                user_epoch_key: Arc::clone(&entry.user_epoch_key),
                 fresh_record,
             })
         })
@@ -70,12 +77,12 @@ impl KnownSessions {
     pub fn remember(
         &self,
         id: &SessionId,
-        keys: &SessionKeys,
-        user_epoch_key: &str,
+        keys: Arc<SessionKeys>,
+        user_epoch_key: Arc<str>,
         record: Option<(&SessionRecord, Instant)>,
     ) {
         let record = record
-            .filter(|_| !self.record_ttl.is_zero())
+            .filter(|_| self.caches_records())
             .map(|(record, at)| (record.clone(), at));
         self.with_entries(|entries| {
             if entries.len() >= MAX_ENTRIES && !entries.contains_key(id.as_bytes()) {
@@ -84,8 +91,8 @@ impl KnownSessions {
             entries.insert(
                 *id.as_bytes(),
                 Entry {
-                    keys: keys.clone(),
-                    user_epoch_key: user_epoch_key.to_string(),
+                    keys,
+                    user_epoch_key,
                     record,
                 },
             );
@@ -122,18 +129,18 @@ mod tests {
     fn records_are_kept_only_with_a_ttl_and_only_for_it() {
         let start = Instant::now();
         let id = SessionId::generate().unwrap();
-        let keys = keys::derive("p:", &id);
+        let keys = Arc::new(keys::derive("p:", &id));
         let off = KnownSessions::new(Duration::ZERO);
-        off.remember(&id, &keys, "u", Some((&record(), start)));
+        off.remember(&id, keys.clone(), "u".into(), Some((&record(), start)));
         let recalled = off
             .recall(&id, start)
             .expect("keys are kept without a cache");
         assert_eq!(recalled.keys, keys);
-        assert_eq!(recalled.user_epoch_key, "u");
+        assert_eq!(&*recalled.user_epoch_key, "u");
         assert!(recalled.fresh_record.is_none());
 
         let on = KnownSessions::new(Duration::from_secs(1));
-        on.remember(&id, &keys, "u", Some((&record(), start)));
+        on.remember(&id, keys, "u".into(), Some((&record(), start)));
         let within = on.recall(&id, start + Duration::from_millis(999)).unwrap();
         assert!(within.fresh_record.is_some());
         let after = on.recall(&id, start + Duration::from_secs(1)).unwrap();
@@ -148,7 +155,7 @@ mod tests {
         let mut last = None;
         for _ in 0..(MAX_ENTRIES + 5) {
             let id = SessionId::generate().unwrap();
-            known.remember(&id, &keys::derive("p:", &id), "u", None);
+            known.remember(&id, Arc::new(keys::derive("p:", &id)), "u".into(), None);
             last = Some(id);
         }
         assert!(known.with_entries(|entries| entries.len()) <= MAX_ENTRIES);

@@ -9,6 +9,7 @@ mod epochs;
 mod known_sessions;
 mod outcome;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use outcome::{Rejection, Validated};
@@ -99,6 +100,8 @@ impl SessionStore {
         self.deriver.derive(id)
     }
 
+    /// Steady state: one round trip and no allocation beyond the record's two strings (the
+    /// record is decrypted inside the connection's buffer).
     pub fn validate(
         &self,
         id: &SessionId,
@@ -107,63 +110,69 @@ impl SessionStore {
     ) -> Result<Validated, Rejection> {
         let started = Instant::now();
         let recalled = self.known.recall(id, started);
-        if let Some(recalled) = &recalled {
-            if let Some(record) = &recalled.fresh_record {
-                check_lifetime(record, policy, now)?;
-                return Ok(Validated {
-                    record: record.clone(),
-                    keys: recalled.keys.clone(),
-                    from_local_cache: true,
-                    refreshed: false,
-                });
-            }
+        if let Some(record) = recalled.as_ref().and_then(|r| r.fresh_record.as_ref()) {
+            check_lifetime(record, policy, now)?;
+            return Ok(Validated {
+                record: record.clone(),
+                from_local_cache: true,
+                refreshed: false,
+            });
         }
+        let first_sight = recalled.is_none();
         let (keys, user_epoch_key) = match recalled {
             Some(recalled) => (recalled.keys, Some(recalled.user_epoch_key)),
-            None => (self.keys_for(id), None),
+            None => (Arc::new(self.keys_for(id)), None),
         };
-        let mut wanted: Vec<&str> = vec![&keys.store_key, &self.global_epoch_key];
-        if let Some(key) = &user_epoch_key {
-            wanted.push(key);
-        }
-        let mut values = self.client.get_multi(&wanted).map_err(Rejection::Store)?;
-        let user_epoch_value = if user_epoch_key.is_some() {
-            values.pop().flatten()
-        } else {
-            None
+        let mut wanted = [keys.store_key.as_str(), &self.global_epoch_key, ""];
+        let wanted = match &user_epoch_key {
+            Some(key) => {
+                wanted[2] = key;
+                &wanted[..]
+            }
+            None => &wanted[..2],
         };
-        let global_epoch_value = values.pop().flatten();
-        let sealed = values.pop().flatten().ok_or(Rejection::Unknown)?;
-
-        let record = record::open(&sealed, &keys).map_err(Rejection::Record)?;
-        if !epochs::matches(global_epoch_value.as_deref(), &record.global_epoch) {
+        let mut opened = None;
+        let mut global_epoch = None;
+        let mut user_epoch = None;
+        self.client
+            .get_multi_each(wanted, &mut |index, value| match index {
+                0 => opened = value.map(|sealed| record::open_in_place(sealed, &keys)),
+                1 => global_epoch = epochs::parse(value.as_deref()),
+                _ => user_epoch = epochs::parse(value.as_deref()),
+            })
+            .map_err(Rejection::Store)?;
+        let mut record = opened
+            .ok_or(Rejection::Unknown)?
+            .map_err(Rejection::Record)?;
+        if global_epoch != Some(record.global_epoch) {
             return Err(Rejection::Revoked(EpochKind::Global));
         }
-        let (user_epoch_key, user_epoch_value) = match user_epoch_key {
-            Some(key) => (key, user_epoch_value),
+        let user_epoch_key = match user_epoch_key {
+            Some(key) => key,
             None => {
                 let key = keys::user_epoch_key(&self.prefix, &record.user);
-                let value = self.client.get(&key).map_err(Rejection::Store)?;
-                (key, value)
+                user_epoch =
+                    epochs::parse(self.client.get(&key).map_err(Rejection::Store)?.as_deref());
+                Arc::from(key)
             }
         };
-        if !epochs::matches(user_epoch_value.as_deref(), &record.user_epoch) {
+        if user_epoch != Some(record.user_epoch) {
             return Err(Rejection::Revoked(EpochKind::User));
         }
         check_lifetime(&record, policy, now)?;
 
-        let mut record = record;
         let mut refreshed = false;
         if policy.extend && lifetime::needs_refresh(&record, now) {
             record.last_seen = now;
             // A failed write-back costs the session some of its window, not the request.
             refreshed = self.write(&keys, &record, now).is_ok();
         }
-        self.known
-            .remember(id, &keys, &user_epoch_key, Some((&record, started)));
+        if first_sight || self.known.caches_records() {
+            self.known
+                .remember(id, keys, user_epoch_key, Some((&record, started)));
+        }
         Ok(Validated {
             record,
-            keys,
             from_local_cache: false,
             refreshed,
         })
@@ -188,7 +197,8 @@ impl SessionStore {
                 &sealed,
                 lifetime::store_exptime(&record, now),
             )? {
-                self.known.remember(&id, &keys, &user_epoch_key, None);
+                self.known
+                    .remember(&id, Arc::new(keys), Arc::from(user_epoch_key), None);
                 return Ok((id, record));
             }
         }

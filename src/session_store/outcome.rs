@@ -1,6 +1,5 @@
 //! Outcomes of validating a session cookie, with stable short names for logs and metrics.
 use super::epochs::EpochKind;
-use crate::session::keys::SessionKeys;
 use crate::session::lifetime::Expiry;
 use crate::session::record::{RecordError, SessionRecord};
 use crate::store::client::StoreError;
@@ -8,7 +7,6 @@ use crate::store::client::StoreError;
 #[derive(Debug)]
 pub struct Validated {
     pub record: SessionRecord,
-    pub keys: SessionKeys,
     /// Served from this process's `MemSessionLocalCache` without asking the store.
     pub from_local_cache: bool,
     /// The sliding inactivity window was written back to the store.

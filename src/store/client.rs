@@ -20,6 +20,7 @@ use super::breaker::{Breaker, BreakerState, Permit};
 use super::connection::{Connection, UnixConnect};
 use super::meta::{self, SetMode, Status, MAX_VALUE_LEN};
 use super::observer;
+use super::process;
 use super::routing::server_for_key;
 
 /// Idle connections kept per server and process; more are closed when handed back.
@@ -171,29 +172,44 @@ impl StoreClient {
     /// written to every server concerned before any reply is read. Any failure fails the
     /// whole call (a miss is never made up from an error).
     pub fn get_multi(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let mut values = vec![None; keys.len()];
+        self.get_multi_each(keys, &mut |index, value| {
+            values[index] = value.map(|value| value.to_vec())
+        })?;
+        Ok(values)
+    }
+
+    /// [`StoreClient::get_multi`] for the hot path: each value is handed to `visit` (with
+    /// its index in `keys`, `None` for a miss) straight from the connection's buffer, which
+    /// the visitor may modify (decrypt in place) — nothing is copied or allocated. On an
+    /// error some values may already have been visited: the caller discards what it gathered.
+    pub fn get_multi_each(
+        &self,
+        keys: &[&str],
+        visit: &mut dyn FnMut(usize, Option<&mut [u8]>),
+    ) -> Result<(), StoreError> {
         for key in keys {
             meta::validate_key(key)?;
         }
         if keys.is_empty() {
-            return Ok(Vec::new());
+            return Ok(());
         }
         self.node(0)?;
         let started = observer::start();
-        let result = self.get_all(keys);
+        let deadline = self.deadline();
+        let result = keys
+            .chunks(MAX_PIPELINE)
+            .enumerate()
+            .try_for_each(|(chunk, keys)| {
+                let first = chunk * MAX_PIPELINE;
+                self.get_batch(
+                    keys,
+                    &mut |index, value| visit(first + index, value),
+                    deadline,
+                )
+            });
         observer::finish(started, &result);
         result
-    }
-
-    fn get_all(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let deadline = self.deadline();
-        let mut values = vec![None; keys.len()];
-        for (keys, values) in keys
-            .chunks(MAX_PIPELINE)
-            .zip(values.chunks_mut(MAX_PIPELINE))
-        {
-            self.get_batch(keys, values, deadline)?;
-        }
-        Ok(values)
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -401,7 +417,7 @@ impl StoreClient {
     fn get_batch(
         &self,
         keys: &[&str],
-        values: &mut [Option<Vec<u8>>],
+        visit: &mut dyn FnMut(usize, Option<&mut [u8]>),
         deadline: Instant,
     ) -> Result<(), StoreError> {
         let mut route = [0usize; MAX_PIPELINE];
@@ -470,7 +486,7 @@ impl StoreClient {
                 conn,
                 reused,
             } = flight;
-            let result = self.recv_gets(server, conn, reused, keys, route, values, deadline);
+            let result = self.recv_gets(server, conn, reused, keys, route, visit, deadline);
             self.conclude(server, permit, result)?;
         }
         Ok(())
@@ -504,16 +520,17 @@ impl StoreClient {
         reused: bool,
         keys: &[&str],
         route: &[usize],
-        values: &mut [Option<Vec<u8>>],
+        visit: &mut dyn FnMut(usize, Option<&mut [u8]>),
         deadline: Instant,
     ) -> Result<(), StoreError> {
-        let mut result = read_gets(&mut conn, server, route, values, deadline);
+        // A retry happens only when nothing was received, so nothing was visited twice.
+        let mut result = read_gets(&mut conn, server, route, visit, deadline);
         if let Err(error) = &result {
             if reused && is_stale(error) && !conn.received_any() {
                 conn = self.connect(server, deadline)?;
                 encode_gets(&mut conn, server, keys, route);
                 conn.send(deadline)?;
-                result = read_gets(&mut conn, server, route, values, deadline);
+                result = read_gets(&mut conn, server, route, visit, deadline);
             }
         }
         result?;
@@ -559,7 +576,7 @@ impl StoreClient {
     }
 
     fn checkout(&self, server: usize) -> Option<Connection> {
-        let pid = std::process::id();
+        let pid = process::id();
         let mut idle = lock(&self.nodes[server].idle);
         // An inherited connection is dropped here: that closes only this process's copy of the
         // descriptor, and nothing is ever written to it.
@@ -627,15 +644,10 @@ fn read_gets(
     conn: &mut Connection,
     server: usize,
     route: &[usize],
-    values: &mut [Option<Vec<u8>>],
+    visit: &mut dyn FnMut(usize, Option<&mut [u8]>),
     deadline: Instant,
 ) -> Result<(), StoreError> {
-    for (index, (value, _)) in values
-        .iter_mut()
-        .zip(route)
-        .enumerate()
-        .filter(|(_, (_, &s))| s == server)
-    {
+    for index in (0..route.len()).filter(|&index| route[index] == server) {
         let reply = conn.read_reply(deadline)?;
         if !meta::opaque_matches(reply.flags, index as u32) {
             return Err(StoreError::Protocol(format!(
@@ -643,11 +655,11 @@ fn read_gets(
                 meta::printable(meta::opaque(reply.flags).unwrap_or_default(), 16)
             )));
         }
-        *value = match reply.status {
-            Status::Value => Some(reply.data.to_vec()),
-            Status::Miss => None,
+        match reply.status {
+            Status::Value => visit(index, Some(reply.data)),
+            Status::Miss => visit(index, None),
             other => return Err(unexpected("mg", other)),
-        };
+        }
     }
     conn.finish()
 }
@@ -849,7 +861,7 @@ mod tests {
         let client = server.client();
         let (ours, mut theirs) = UnixStream::pair().unwrap();
         let mut inherited = Connection::from_unix_stream(ours);
-        inherited.set_pid(std::process::id().wrapping_add(1));
+        inherited.set_pid(process::id().wrapping_add(1));
         lock(&client.nodes[0].idle).push(inherited);
 
         assert_eq!(client.get("k").unwrap(), Some(b"k".to_vec()));
@@ -890,6 +902,30 @@ mod tests {
             keys.iter().map(|k| Some(k.clone().into_bytes())).collect();
         assert_eq!(values, want);
         assert_eq!(client.idle_connections(0), 1);
+    }
+
+    #[test]
+    fn each_value_is_visited_once_in_place_without_disturbing_the_next() {
+        let server = FakeServer::start("each", |_, stream| echo_gets(stream, 1000));
+        let client = server.client();
+        let keys: Vec<String> = (0..MAX_PIPELINE + 5).map(|i| format!("key{i}")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut seen = vec![Vec::new(); keys.len()];
+        client
+            .get_multi_each(&refs, &mut |index, value| {
+                let value = value.expect("the echo server hits every key");
+                // The visitor owns the bytes in the buffer: scribbling on them is allowed.
+                value.make_ascii_uppercase();
+                seen[index].push(value.to_vec());
+            })
+            .unwrap();
+        for (key, seen) in keys.iter().zip(&seen) {
+            assert_eq!(seen, &vec![key.to_ascii_uppercase().into_bytes()]);
+        }
+        assert_eq!(
+            client.get_multi(&refs[..1]).unwrap(),
+            vec![Some(b"key0".to_vec())]
+        );
     }
 
     #[test]

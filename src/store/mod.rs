@@ -12,6 +12,7 @@
 //! - [`breaker`]: per-server circuit breaker.
 //! - [`client`]: [`client::StoreClient`], the pool and the operations.
 //! - [`observer`]: an optional hook timing every operation, for metrics.
+//! - [`process`]: this process's id, remembered across requests and forgotten at fork.
 //!
 //! Requires memcached 1.6 or newer (meta commands with a positional data length).
 //!
@@ -25,4 +26,5 @@ pub mod client;
 pub mod connection;
 pub mod meta;
 pub mod observer;
+pub mod process;
 pub mod routing;
