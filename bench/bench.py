@@ -323,6 +323,8 @@ def main() -> int:
     parser.add_argument("--memcached-threads", type=int, default=4,
                         help="memcached -t for the session store (its default is 4)")
     parser.add_argument("--no-kerberos", action="store_true", help="leave out the Kerberos contenders")
+    parser.add_argument("--latency-seconds", type=float, default=3,
+                        help="length of each one-connection latency run (0: skip them)")
     parser.add_argument("--negotiate-load", default=str(REPO / "build" / "negotiate_load"),
                         help="bench/negotiate_load.c built (make bench builds it)")
     args = parser.parse_args()
@@ -382,10 +384,10 @@ def main() -> int:
                 return [f"Cookie: {cookie}"]
             return []
 
-        def drive(c: Contender, url: str, seconds: float, raw: Path | None) -> dict:
+        def drive(c: Contender, url: str, seconds: float, raw: Path | None, load=args) -> dict:
             if c.fresh_tokens:
-                return negotiate_load(load_client, realm, ccache, url, args, seconds, raw)
-            return wrk(url, c.headers, args, seconds, raw)
+                return negotiate_load(load_client, realm, ccache, url, load, seconds, raw)
+            return wrk(url, c.headers, load, seconds, raw)
 
         for c in chosen:
             servers[c.name] = Httpd(work, c, args.mpm, Path(args.module), mc.sock,
@@ -418,6 +420,19 @@ def main() -> int:
                 print(f"round {round_no + 1} {c.name:20s} {r['rps']:9.0f} req/s  p50 {r['p50']:7.0f} us",
                       flush=True)
 
+        # Unloaded: one connection, so p50 is the latency a request pays, not queueing behind 31
+        # others. Each contender right after a static run, so both see the same machine.
+        single = argparse.Namespace(**{**vars(args), "threads": 1, "connections": 1})
+        latency: dict[str, tuple[float, float]] = {}
+        for c in chosen:
+            if c.name == "static" or args.latency_seconds <= 0:
+                continue
+            base = wrk(servers["static"].url + "/bench/index.html", [], single, args.latency_seconds,
+                       results_dir / f"latency-static-before-{c.name}.txt")
+            r = drive(c, servers[c.name].url + "/bench/index.html", args.latency_seconds,
+                      results_dir / f"latency-{c.name}.txt", single)
+            latency[c.name] = (base["p50"], r["p50"])
+
         login_rates = {}
         if "memsession" in servers:
             url = servers["memsession"].url
@@ -439,7 +454,7 @@ def main() -> int:
             bad = r["non2xx"] + r["errors"]
             login_rates[how + (f" [{bad} failed!]" if bad else "")] = r["rps"]
 
-        table = render(chosen, rows, login_rates, args)
+        table = render(chosen, rows, login_rates, latency, args)
         (results_dir / "table.txt").write_text(table)
         print()
         print(table)
@@ -455,7 +470,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: dict, args) -> str:
+def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: dict,
+           latency: dict[str, tuple[float, float]], args) -> str:
     static = rows["static"]
     lines = [f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.mpm} MPM, "
              f"{args.rounds} interleaved rounds; medians; ratio = median of per-round ratios to static",
@@ -476,6 +492,11 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: di
                      f"{dp50:+6.0f} {med('httpd_us'):12.1f} {med('memcached_us'):9.1f} "
                      f"{med('cmd_get'):8.2f} {med('cmd_set'):8.3f}  {note}")
     lines += comparisons(chosen, rows)
+    if latency:
+        lines += ["", f"one connection (wrk -t1 -c1 -d{args.latency_seconds:g}s), each right after static: "
+                  "the latency a request pays, without queueing"]
+        for name, (static_p50, p50) in latency.items():
+            lines.append(f"{name:20s} p50 {p50:7.0f} us  static {static_p50:7.0f} us  Δp50 {p50 - static_p50:+6.0f} us")
     if login_rates:
         lines.append("")
     for how, rate in login_rates.items():

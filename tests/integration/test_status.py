@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -197,3 +198,34 @@ def test_store_down_is_counted_and_reported(prefork_httpd):
     assert 'version=""' in down[0]
     data = json.loads(client.get("/memsession-status?format=json").text)
     assert data["memcached"][0]["up"] is False and data["memcached"][0]["error"]
+
+
+def test_steady_state_is_one_round_trip_per_request_and_one_write_per_refresh(prefork_httpd):
+    """The performance contract's traffic shape, counted by memcached and by the module: a
+    request on a known session is one multi-get (record, global and user epoch), and the
+    sliding window is written back at most once per refresh interval, not per request."""
+    client = prefork_httpd.client
+    store = prefork_httpd.memcached.client()
+    r = client.get("/short/login", headers={"Authorization": basic("alice", site.USERS["alice"])})
+    assert r.status == 303, r.describe()
+    cookie = r.cookie("memsession").value
+    warm = [client.get("/short/app/env.cgi", cookie=cookie) for _ in range(8)]
+    known_to = {r.env()["HTTPD_CHILD"] for r in warm}
+    trips = "memsession_store_round_trips_total"
+    first, second = scrape(client), scrape(client)
+    per_scrape = second[trips] - first[trips]
+
+    stats_before, before = store.stats(), scrape(client)
+    started, batch = time.monotonic(), []
+    while time.monotonic() - started < 2.5:  # /short: a 3 s window, slid at most once a second
+        batch.append(client.get("/short/app/env.cgi", cookie=cookie))
+    after, stats_after = scrape(client), store.stats()
+
+    assert all(r.status == 200 for r in batch), [r.describe() for r in batch if r.status != 200]
+    # A process seeing the session for the first time also fetches the user's epoch key,
+    # which only the record names: one more round trip, the same three keys in all.
+    new_children = {r.env()["HTTPD_CHILD"] for r in batch} - known_to
+    writes = stats_after["cmd_set"] - stats_before["cmd_set"]
+    assert 1 <= writes <= 3, f"{writes} writes for {len(batch)} requests over 2.5 s"
+    assert stats_after["cmd_get"] - stats_before["cmd_get"] == 3 * len(batch)
+    assert after[trips] - before[trips] - per_scrape == len(batch) + writes + len(new_children)

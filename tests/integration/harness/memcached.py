@@ -59,6 +59,18 @@ class MemcachedClient:
             raise MemcachedError(f"unexpected version reply {resp!r}")
         return resp[8:].decode()
 
+    def stats(self) -> dict[str, int]:
+        """memcached's general counters (`stats`), the integer ones."""
+        with self._connect() as s:
+            s.sendall(b"stats\r\n")
+            buf = bytearray()
+            out = {}
+            while (line := self._read_until(s, buf, b"\r\n")[:-2]) != b"END":
+                _, name, value = line.decode().split(" ", 2)
+                if value.isdigit():
+                    out[name] = int(value)
+            return out
+
     def keys(self) -> list[bytes]:
         """Every key memcached holds right now (decoded from the dump's URL encoding).
 
