@@ -461,8 +461,10 @@ def main() -> int:
         print(f"raw output: {results_dir}")
         return 0
     finally:
-        for server in servers.values():
+        for name, server in servers.items():
             server.stop()
+            # Kept with the raw output: a crash or an error behind a failed request shows here.
+            shutil.copy(server.dir / "logs" / "error.log", results_dir / f"error-{name}.log")
         mc.stop()
         mc_tcp.stop()
         if realm is not None:

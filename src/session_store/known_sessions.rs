@@ -19,7 +19,7 @@ const MAX_ENTRIES: usize = 10_000;
 struct Entry {
     keys: Arc<SessionKeys>,
     user_epoch_key: Arc<str>,
-    record: Option<(SessionRecord, Instant)>,
+    record: Option<(Arc<SessionRecord>, Instant)>,
 }
 
 /// What the process remembered about one session.
@@ -27,7 +27,7 @@ pub struct Recalled {
     pub keys: Arc<SessionKeys>,
     pub user_epoch_key: Arc<str>,
     /// Set only with a local cache, while the record is younger than its time to live.
-    pub fresh_record: Option<SessionRecord>,
+    pub fresh_record: Option<Arc<SessionRecord>>,
 }
 
 pub struct KnownSessions {
@@ -62,7 +62,7 @@ impl KnownSessions {
             let entry = entries.get(id.as_bytes())?;
             let fresh_record = entry.record.as_ref().and_then(|(record, validated_at)| {
                 (now.saturating_duration_since(*validated_at) < self.record_ttl)
-                    .then(|| record.clone())
+                    .then(|| Arc::clone(record))
             });
             Some(Recalled {
                 keys: Arc::clone(&entry.keys),
@@ -79,11 +79,9 @@ impl KnownSessions {
         id: &SessionId,
         keys: Arc<SessionKeys>,
         user_epoch_key: Arc<str>,
-        record: Option<(&SessionRecord, Instant)>,
+        record: Option<(Arc<SessionRecord>, Instant)>,
     ) {
-        let record = record
-            .filter(|_| self.caches_records())
-            .map(|(record, at)| (record.clone(), at));
+        let record = record.filter(|_| self.caches_records());
         self.with_entries(|entries| {
             if entries.len() >= MAX_ENTRIES && !entries.contains_key(id.as_bytes()) {
                 entries.clear();
@@ -131,7 +129,12 @@ mod tests {
         let id = SessionId::generate().unwrap();
         let keys = Arc::new(keys::derive("p:", &id));
         let off = KnownSessions::new(Duration::ZERO);
-        off.remember(&id, keys.clone(), "u".into(), Some((&record(), start)));
+        off.remember(
+            &id,
+            keys.clone(),
+            "u".into(),
+            Some((Arc::new(record()), start)),
+        );
         let recalled = off
             .recall(&id, start)
             .expect("keys are kept without a cache");
@@ -140,7 +143,7 @@ mod tests {
         assert!(recalled.fresh_record.is_none());
 
         let on = KnownSessions::new(Duration::from_secs(1));
-        on.remember(&id, keys, "u".into(), Some((&record(), start)));
+        on.remember(&id, keys, "u".into(), Some((Arc::new(record()), start)));
         let within = on.recall(&id, start + Duration::from_millis(999)).unwrap();
         assert!(within.fresh_record.is_some());
         let after = on.recall(&id, start + Duration::from_secs(1)).unwrap();

@@ -12,7 +12,7 @@ mod outcome;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use outcome::{Rejection, Validated};
+pub use outcome::{Rejection, ValidRecord, Validated};
 
 use crate::session::id::SessionId;
 use crate::session::keys::{self, SessionKeys};
@@ -101,7 +101,7 @@ impl SessionStore {
     }
 
     /// Steady state: one round trip and no allocation beyond the record's two strings (the
-    /// record is decrypted inside the connection's buffer).
+    /// record is decrypted inside the connection's buffer); a local-cache hit allocates nothing.
     pub fn validate(
         &self,
         id: &SessionId,
@@ -113,7 +113,7 @@ impl SessionStore {
         if let Some(record) = recalled.as_ref().and_then(|r| r.fresh_record.as_ref()) {
             check_lifetime(record, policy, now)?;
             return Ok(Validated {
-                record: record.clone(),
+                record: ValidRecord::Shared(Arc::clone(record)),
                 from_local_cache: true,
                 refreshed: false,
             });
@@ -167,10 +167,18 @@ impl SessionStore {
             // A failed write-back costs the session some of its window, not the request.
             refreshed = self.write(&keys, &record, now).is_ok();
         }
-        if first_sight || self.known.caches_records() {
+        let record = if self.known.caches_records() {
+            let shared = Arc::new(record);
+            let kept = Arc::clone(&shared);
             self.known
-                .remember(id, keys, user_epoch_key, Some((&record, started)));
-        }
+                .remember(id, keys, user_epoch_key, Some((kept, started)));
+            ValidRecord::Shared(shared)
+        } else {
+            if first_sight {
+                self.known.remember(id, keys, user_epoch_key, None);
+            }
+            ValidRecord::Read(record)
+        };
         Ok(Validated {
             record,
             from_local_cache: false,

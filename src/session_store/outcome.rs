@@ -1,4 +1,7 @@
 //! Outcomes of validating a session cookie, with stable short names for logs and metrics.
+use std::ops::Deref;
+use std::sync::Arc;
+
 use super::epochs::EpochKind;
 use crate::session::lifetime::Expiry;
 use crate::session::record::{RecordError, SessionRecord};
@@ -6,11 +9,31 @@ use crate::store::client::StoreError;
 
 #[derive(Debug)]
 pub struct Validated {
-    pub record: SessionRecord,
+    pub record: ValidRecord,
     /// Served from this process's `MemSessionLocalCache` without asking the store.
     pub from_local_cache: bool,
     /// The sliding inactivity window was written back to the store.
     pub refreshed: bool,
+}
+
+/// A validated record: owned when just read from the store; shared with the local cache when
+/// served from it or kept in it, so a cache hit copies nothing (delegated credentials are up
+/// to 64 KiB).
+#[derive(Debug)]
+pub enum ValidRecord {
+    Read(SessionRecord),
+    Shared(Arc<SessionRecord>),
+}
+
+impl Deref for ValidRecord {
+    type Target = SessionRecord;
+
+    fn deref(&self) -> &SessionRecord {
+        match self {
+            ValidRecord::Read(record) => record,
+            ValidRecord::Shared(record) => record,
+        }
+    }
 }
 
 #[derive(Debug)]
