@@ -162,6 +162,31 @@ impl Memcached {
             .status()
             .unwrap();
         assert!(status.success(), "kill -{signal} failed");
+        // kill(2) returns before the group stop has reached every thread: a worker busy on
+        // another core can still answer a request or two. Wait until the signal took effect.
+        let stopped = signal == "STOP";
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.all_threads_stopped() != stopped {
+            assert!(
+                Instant::now() < deadline,
+                "kill -{signal} did not take effect"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Whether every thread of memcached is in the stopped state (`T` in /proc).
+    fn all_threads_stopped(&self) -> bool {
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", self.child.id())).unwrap();
+        tasks.flatten().all(|task| {
+            std::fs::read_to_string(task.path().join("stat"))
+                .ok()
+                .and_then(|stat| {
+                    stat.rsplit_once(") ")
+                        .map(|(_, rest)| rest.starts_with('T'))
+                })
+                .unwrap_or(true)
+        })
     }
 
     fn client(&self) -> StoreClient {

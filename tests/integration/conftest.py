@@ -260,12 +260,12 @@ class StoreFault:
         self.restarted = False
 
     def stop(self) -> None:
-        os.kill(self.memcached.proc.pid, signal.SIGSTOP)
+        self.memcached.pause()
         self.stopped = True
 
     def resume(self) -> None:
         if self.stopped:
-            os.kill(self.memcached.proc.pid, signal.SIGCONT)
+            self.memcached.resume()
             self.stopped = False
 
     def kill(self) -> None:

@@ -6,7 +6,6 @@ memcached is stalled with SIGSTOP (its socket still accepts, nothing answers) an
 with SIGCONT. Each httpd child keeps its own circuit breaker, so afterwards httpd is gracefully
 restarted: the next test starts with fresh children whatever happened here."""
 
-import os
 import signal
 import time
 
@@ -27,12 +26,12 @@ def stall(memcached, httpd):
     state = {"stopped": False}
 
     def stop():
-        os.kill(memcached.proc.pid, signal.SIGSTOP)
+        memcached.pause()
         state["stopped"] = True
 
     def resume():
         if state["stopped"]:
-            os.kill(memcached.proc.pid, signal.SIGCONT)
+            memcached.resume()
             state["stopped"] = False
 
     try:

@@ -177,6 +177,32 @@ class MemcachedServer:
         self.log_path = str(root / "logs" / "memcached.log")
         self.proc: subprocess.Popen | None = None
 
+    def pause(self) -> None:
+        """SIGSTOP: alive, its socket still accepting, nothing answered. Returns once every
+        thread has stopped: kill(2) returns before a worker busy on another core has."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self._wait_stopped(True)
+
+    def resume(self) -> None:
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self._wait_stopped(False)
+
+    def _wait_stopped(self, stopped: bool) -> None:
+        deadline = time.monotonic() + 5
+        while self._all_threads_stopped() != stopped:
+            if time.monotonic() > deadline:
+                raise MemcachedError(f"memcached did not {'stop' if stopped else 'resume'}")
+            time.sleep(0.001)
+
+    def _all_threads_stopped(self) -> bool:
+        states = []
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                states.append(task.joinpath("stat").read_text().rsplit(") ", 1)[1][0])
+            except (OSError, IndexError):
+                pass  # a thread that ended meanwhile
+        return all(state == "T" for state in states)
+
     def start(self, memory_mb: int = 64) -> None:
         """Start (or start again, on the same socket). memory_mb: memcached's -m, tiny to make
         it evict."""
