@@ -538,7 +538,13 @@ fn many_threads_share_one_client() {
                     let value = format!("{t}/{i}").into_bytes();
                     client.set(&key, &value, later).unwrap();
                     let got = client.get_multi(&[&key, "memsession:test:none"]).unwrap();
-                    assert_eq!(got, vec![Some(value), None]);
+                    assert_eq!(got, vec![Some(value.clone()), None]);
+                    // Pipelined with whichever other threads ask at the same moment, each
+                    // still gets exactly its own values, in its own order.
+                    let shared = client
+                        .get_multi_shared(&["memsession:test:none", &key])
+                        .unwrap();
+                    assert_eq!(shared, vec![None, Some(value)]);
                 }
             });
         }

@@ -1,7 +1,7 @@
 //! The session model over memcached: create, validate, delete and revoke sessions.
 //!
 //! Steady state is one store round trip per request: a multi-get of the record, the global
-//! epoch and the user's epoch. The user's epoch key depends on the user, which is only known
+//! epoch and the user's epoch (pipelined with other threads' at the same moment). The user's epoch key depends on the user, which is only known
 //! once the record is opened, so each process remembers (bounded) which epoch key belongs to
 //! which record key: that mapping never changes for a session's life. The first request a
 //! process sees for a session pays a second round trip; every later one does not.
@@ -100,8 +100,8 @@ impl SessionStore {
         self.deriver.derive(id)
     }
 
-    /// Steady state: one round trip and no allocation beyond the record's two strings (the
-    /// record is decrypted inside the connection's buffer); a local-cache hit allocates nothing.
+    /// Steady state: one round trip, shared with the process's other threads asking at the
+    /// same moment; a local-cache hit allocates nothing and asks nothing.
     pub fn validate(
         &self,
         id: &SessionId,
@@ -131,19 +131,15 @@ impl SessionStore {
             }
             None => &wanted[..2],
         };
-        let mut opened = None;
-        let mut global_epoch = None;
-        let mut user_epoch = None;
-        self.client
-            .get_multi_each(wanted, &mut |index, value| match index {
-                0 => opened = value.map(|sealed| record::open_in_place(sealed, &keys)),
-                1 => global_epoch = epochs::parse(value.as_deref()),
-                _ => user_epoch = epochs::parse(value.as_deref()),
-            })
-            .map_err(Rejection::Store)?;
-        let mut record = opened
-            .ok_or(Rejection::Unknown)?
-            .map_err(Rejection::Record)?;
+        let mut values = self
+            .client
+            .get_multi_shared(wanted)
+            .map_err(Rejection::Store)?
+            .into_iter();
+        let mut sealed = values.next().flatten().ok_or(Rejection::Unknown)?;
+        let global_epoch = epochs::parse(values.next().flatten().as_deref());
+        let mut user_epoch = epochs::parse(values.next().flatten().as_deref());
+        let mut record = record::open_in_place(&mut sealed, &keys).map_err(Rejection::Record)?;
         if global_epoch != Some(record.global_epoch) {
             return Err(Rejection::Revoked(EpochKind::Global));
         }

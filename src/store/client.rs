@@ -22,6 +22,7 @@ use super::meta::{self, SetMode, Status, MAX_VALUE_LEN};
 use super::observer;
 use super::process;
 use super::routing::server_for_key;
+use super::shared_gets::SharedGets;
 
 /// Idle connections kept per server and process; more are closed when handed back.
 pub const MAX_IDLE_PER_SERVER: usize = 64;
@@ -109,6 +110,7 @@ pub struct StoreClient {
     nodes: Vec<Node>,
     timeout: Duration,
     unix_connect: Option<UnixConnect>,
+    shared_gets: SharedGets,
 }
 
 impl fmt::Debug for StoreClient {
@@ -144,6 +146,7 @@ impl StoreClient {
             nodes,
             timeout,
             unix_connect: None,
+            shared_gets: SharedGets::default(),
         }
     }
 
@@ -179,11 +182,25 @@ impl StoreClient {
         Ok(values)
     }
 
-    /// [`StoreClient::get_multi`] for the hot path: each value is handed to `visit` (with
+    /// [`StoreClient::get_multi`] in a round trip shared with this process's other threads
+    /// asking at the same moment (see [`super::shared_gets`]): the request hot path. Keys are
+    /// checked first, so a bad one fails only its own caller.
+    pub fn get_multi_shared(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        for key in keys {
+            meta::validate_key(key)?;
+        }
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.shared_gets
+            .get_multi(keys, self.timeout, |batch| self.get_multi(batch))
+    }
+
+    /// [`StoreClient::get_multi`] without copies: each value is handed to `visit` (with
     /// its index in `keys`, `None` for a miss) straight from the connection's buffer, which
     /// the visitor may modify (decrypt in place) — nothing is copied or allocated. On an
     /// error some values may already have been visited: the caller discards what it gathered.
-    pub fn get_multi_each(
+    fn get_multi_each(
         &self,
         keys: &[&str],
         visit: &mut dyn FnMut(usize, Option<&mut [u8]>),

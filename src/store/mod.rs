@@ -13,6 +13,7 @@
 //! - [`client`]: [`client::StoreClient`], the pool and the operations.
 //! - [`observer`]: an optional hook timing every operation, for metrics.
 //! - [`process`]: this process's id, remembered across requests and forgotten at fork.
+//! - [`shared_gets`]: concurrent multi-gets of one process sharing round trips.
 //!
 //! Requires memcached 1.6 or newer (meta commands with a positional data length).
 //!
@@ -28,3 +29,4 @@ pub mod meta;
 pub mod observer;
 pub mod process;
 pub mod routing;
+pub mod shared_gets;

@@ -1,0 +1,301 @@
+//! Multi-gets that concurrent request threads of one process share.
+//!
+//! Under load, several threads of a process want memcached at once. Each waking memcached
+//! for its own three keys costs memcached a wake-up, a read and a write per request; with
+//! the requests of whoever is waiting pipelined into one round trip, memcached pays those
+//! once per batch. A thread that finds no round trip in flight leads one itself at once
+//! (alone, nothing changes but a lock); the others queue, and the next free leader takes
+//! them all (as many as fit in one pipeline), first come first served.
+//!
+//! Bounds: a queued thread gives up with a timeout when its own deadline passes before any
+//! leader took its keys; once taken, it waits for that round trip, which the client bounds.
+//! If a leader unwinds (a bug), its batch gets an error rather than waiting forever.
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::client::{StoreError, MAX_PIPELINE};
+
+pub type Values = Vec<Option<Vec<u8>>>;
+
+#[derive(Default)]
+pub struct SharedGets {
+    state: Mutex<State>,
+    landed: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    leading: bool,
+    next_ticket: u64,
+    queued: Vec<Queued>,
+    results: HashMap<u64, Result<Values, StoreError>>,
+}
+
+struct Queued {
+    ticket: u64,
+    keys: Vec<String>,
+}
+
+impl SharedGets {
+    /// `get_multi(keys)` through a round trip shared with whoever else is waiting. `fetch` is
+    /// the client's own multi-get; `timeout` bounds the wait to be taken into a round trip.
+    pub fn get_multi(
+        &self,
+        keys: &[&str],
+        timeout: Duration,
+        fetch: impl Fn(&[&str]) -> Result<Values, StoreError>,
+    ) -> Result<Values, StoreError> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        let ticket = state.next_ticket;
+        state.next_ticket = state.next_ticket.wrapping_add(1);
+        state.queued.push(Queued {
+            ticket,
+            keys: keys.iter().map(|key| key.to_string()).collect(),
+        });
+        loop {
+            if let Some(result) = state.results.remove(&ticket) {
+                return result;
+            }
+            if !state.leading {
+                state.leading = true;
+                let batch = take_batch(&mut state.queued);
+                drop(state);
+                state = Flight::new(self, batch, ticket).fly(&fetch);
+                continue;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                if let Some(at) = state.queued.iter().position(|q| q.ticket == ticket) {
+                    state.queued.remove(at);
+                    return Err(StoreError::Timeout);
+                }
+            }
+            // Once taken into a flight, wait for it to land (bounded by the client).
+            let wait = deadline
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1));
+            state = self
+                .landed
+                .wait_timeout(state, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// A panic never happens while this is held; if one did, the state is still consistent.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The oldest queued requests whose keys fit in one pipeline (at least one).
+fn take_batch(queued: &mut Vec<Queued>) -> Vec<Queued> {
+    let mut keys = 0;
+    let count = queued
+        .iter()
+        .take_while(|q| {
+            keys += q.keys.len();
+            keys <= MAX_PIPELINE
+        })
+        .count()
+        .max(1);
+    queued.drain(..count).collect()
+}
+
+/// One round trip led for a batch. Landing hands each its values and frees the lead;
+/// dropped without landing (unwinding), it hands the batch an error instead.
+struct Flight<'a> {
+    shared: &'a SharedGets,
+    batch: Vec<Queued>,
+    leader: u64,
+    landed: bool,
+}
+
+impl<'a> Flight<'a> {
+    fn new(shared: &'a SharedGets, batch: Vec<Queued>, leader: u64) -> Flight<'a> {
+        Flight {
+            shared,
+            batch,
+            leader,
+            landed: false,
+        }
+    }
+
+    fn fly(
+        mut self,
+        fetch: impl Fn(&[&str]) -> Result<Values, StoreError>,
+    ) -> MutexGuard<'a, State> {
+        let keys: Vec<&str> = self
+            .batch
+            .iter()
+            .flat_map(|q| q.keys.iter().map(String::as_str))
+            .collect();
+        let result = fetch(&keys);
+        self.landed = true;
+        self.land(result)
+    }
+
+    fn land(&mut self, result: Result<Values, StoreError>) -> MutexGuard<'a, State> {
+        let mut state = self.shared.lock();
+        match result {
+            Ok(mut values) => {
+                for queued in self.batch.iter().rev() {
+                    let theirs = values.split_off(values.len().saturating_sub(queued.keys.len()));
+                    state.results.insert(queued.ticket, Ok(theirs));
+                }
+            }
+            Err(error) => {
+                for queued in &self.batch {
+                    state.results.insert(queued.ticket, Err(error.clone()));
+                }
+            }
+        }
+        state.leading = false;
+        self.shared.landed.notify_all();
+        state
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        if !self.landed {
+            self.landed = true;
+            let mut state = self.land(Err(StoreError::Io(
+                "the thread leading a shared round trip failed".to_string(),
+            )));
+            // The leader itself is unwinding and will never collect its own result.
+            state.results.remove(&self.leader);
+            if let Some(at) = state.queued.iter().position(|q| q.ticket == self.leader) {
+                state.queued.remove(at);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier};
+
+    fn echo(keys: &[&str]) -> Result<Values, StoreError> {
+        Ok(keys.iter().map(|k| Some(k.as_bytes().to_vec())).collect())
+    }
+
+    #[test]
+    fn alone_it_is_a_plain_multi_get() {
+        let shared = SharedGets::default();
+        let values = shared
+            .get_multi(&["a", "b"], Duration::from_secs(1), echo)
+            .unwrap();
+        assert_eq!(values, vec![Some(b"a".to_vec()), Some(b"b".to_vec())]);
+    }
+
+    #[test]
+    fn concurrent_callers_share_round_trips_and_each_gets_its_own_values() {
+        let shared = Arc::new(SharedGets::default());
+        let round_trips = Arc::new(AtomicUsize::new(0));
+        let threads = 12;
+        let start = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads)
+            .map(|n| {
+                let (shared, round_trips, start) =
+                    (shared.clone(), round_trips.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let keys = [format!("r{n}"), format!("g{n}"), format!("u{n}")];
+                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    start.wait();
+                    let values = shared
+                        .get_multi(&keys, Duration::from_secs(5), |batch| {
+                            round_trips.fetch_add(1, Ordering::SeqCst);
+                            assert!(batch.len() <= MAX_PIPELINE);
+                            // Slow enough that the others queue behind this round trip.
+                            std::thread::sleep(Duration::from_millis(20));
+                            echo(batch)
+                        })
+                        .unwrap();
+                    let want: Values = keys.iter().map(|k| Some(k.as_bytes().to_vec())).collect();
+                    assert_eq!(values, want);
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let trips = round_trips.load(Ordering::SeqCst);
+        assert!(trips < threads, "{trips} round trips for {threads} callers");
+        assert!(shared.lock().results.is_empty() && shared.lock().queued.is_empty());
+    }
+
+    #[test]
+    fn an_error_reaches_everyone_in_the_batch() {
+        let shared = Arc::new(SharedGets::default());
+        let start = Arc::new(Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|n| {
+                let (shared, start) = (shared.clone(), start.clone());
+                std::thread::spawn(move || {
+                    let key = format!("k{n}");
+                    start.wait();
+                    shared.get_multi(&[&key], Duration::from_secs(5), |_| {
+                        std::thread::sleep(Duration::from_millis(20));
+                        Err(StoreError::Timeout)
+                    })
+                })
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.join().unwrap(), Err(StoreError::Timeout));
+        }
+    }
+
+    #[test]
+    fn a_queued_caller_gives_up_at_its_deadline_and_leaves_the_queue() {
+        let shared = Arc::new(SharedGets::default());
+        let leader = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                shared.get_multi(&["slow"], Duration::from_secs(5), |keys| {
+                    std::thread::sleep(Duration::from_millis(300));
+                    echo(keys)
+                })
+            })
+        };
+        while !shared.lock().leading {
+            std::thread::yield_now();
+        }
+        let started = Instant::now();
+        let queued = shared.get_multi(&["late"], Duration::from_millis(50), echo);
+        assert_eq!(queued, Err(StoreError::Timeout));
+        assert!(started.elapsed() < Duration::from_millis(250));
+        assert!(shared.lock().queued.is_empty());
+        assert_eq!(
+            leader.join().unwrap().unwrap(),
+            vec![Some(b"slow".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_leader_that_panics_releases_its_batch_and_the_lead() {
+        let shared = Arc::new(SharedGets::default());
+        let crashed = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                shared.get_multi(&["x"], Duration::from_secs(1), |_| -> Result<Values, _> {
+                    panic!("planted")
+                })
+            })
+        };
+        assert!(crashed.join().is_err());
+        {
+            let state = shared.lock();
+            assert!(!state.leading && state.results.is_empty() && state.queued.is_empty());
+        }
+        let values = shared
+            .get_multi(&["y"], Duration::from_secs(1), echo)
+            .unwrap();
+        assert_eq!(values, vec![Some(b"y".to_vec())]);
+    }
+}
