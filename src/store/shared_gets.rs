@@ -7,10 +7,11 @@
 //! (alone, nothing changes but a lock); the others queue, and the next free leader takes
 //! them all (as many as fit in one pipeline), first come first served.
 //!
-//! Bounds: a queued thread gives up with a timeout when its own deadline passes before any
-//! leader took its keys; once taken, it waits for that round trip, which the client bounds.
-//! If a leader unwinds (a bug), its batch gets an error rather than waiting forever.
-use std::collections::HashMap;
+//! Bounds: no thread waits past its own timeout. A leader's batch always holds its own keys,
+//! and its round trip is bounded by the client. A waiting thread gives up at its deadline,
+//! queued or already in someone's round trip; a result that comes later is dropped. If a
+//! leader unwinds (a bug), its batch gets an error rather than waiting forever.
+use std::collections::{HashMap, HashSet};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,8 @@ struct State {
     next_ticket: u64,
     queued: Vec<Queued>,
     results: HashMap<u64, Result<Values, StoreError>>,
+    /// In a round trip still in flight, but their threads gave up waiting.
+    abandoned: HashSet<u64>,
 }
 
 struct Queued {
@@ -47,6 +50,11 @@ impl SharedGets {
         fetch: impl Fn(&[&str]) -> Result<Values, StoreError>,
     ) -> Result<Values, StoreError> {
         let deadline = Instant::now() + timeout;
+        let ticket = self.enqueue(keys);
+        self.serve(ticket, deadline, fetch)
+    }
+
+    fn enqueue(&self, keys: &[&str]) -> u64 {
         let mut state = self.lock();
         let ticket = state.next_ticket;
         state.next_ticket = state.next_ticket.wrapping_add(1);
@@ -54,28 +62,37 @@ impl SharedGets {
             ticket,
             keys: keys.iter().map(|key| key.to_string()).collect(),
         });
+        ticket
+    }
+
+    /// Until `ticket` has its result: lead a round trip whenever none is in flight, else wait.
+    fn serve(
+        &self,
+        ticket: u64,
+        deadline: Instant,
+        fetch: impl Fn(&[&str]) -> Result<Values, StoreError>,
+    ) -> Result<Values, StoreError> {
+        let mut state = self.lock();
         loop {
             if let Some(result) = state.results.remove(&ticket) {
                 return result;
             }
             if !state.leading {
                 state.leading = true;
-                let batch = take_batch(&mut state.queued);
+                let batch = take_batch(&mut state.queued, ticket);
                 drop(state);
                 state = Flight::new(self, batch, ticket).fly(&fetch);
                 continue;
             }
             let now = Instant::now();
             if now >= deadline {
-                if let Some(at) = state.queued.iter().position(|q| q.ticket == ticket) {
-                    state.queued.remove(at);
-                    return Err(StoreError::Timeout);
+                match state.queued.iter().position(|q| q.ticket == ticket) {
+                    Some(at) => drop(state.queued.remove(at)),
+                    None => drop(state.abandoned.insert(ticket)),
                 }
+                return Err(StoreError::Timeout);
             }
-            // Once taken into a flight, wait for it to land (bounded by the client).
-            let wait = deadline
-                .saturating_duration_since(now)
-                .max(Duration::from_millis(1));
+            let wait = deadline.saturating_duration_since(now);
             state = self
                 .landed
                 .wait_timeout(state, wait)
@@ -90,18 +107,29 @@ impl SharedGets {
     }
 }
 
-/// The oldest queued requests whose keys fit in one pipeline (at least one).
-fn take_batch(queued: &mut Vec<Queued>) -> Vec<Queued> {
-    let mut keys = 0;
-    let count = queued
+impl State {
+    fn deliver(&mut self, ticket: u64, result: Result<Values, StoreError>) {
+        if !self.abandoned.remove(&ticket) {
+            self.results.insert(ticket, result);
+        }
+    }
+}
+
+/// The leader's own request, then the oldest others whose keys fit in the same pipeline.
+fn take_batch(queued: &mut Vec<Queued>, leader: u64) -> Vec<Queued> {
+    let own = queued
+        .iter()
+        .position(|q| q.ticket == leader)
+        .map(|at| queued.remove(at));
+    let mut keys = own.as_ref().map_or(0, |q| q.keys.len());
+    let others = queued
         .iter()
         .take_while(|q| {
             keys += q.keys.len();
             keys <= MAX_PIPELINE
         })
-        .count()
-        .max(1);
-    queued.drain(..count).collect()
+        .count();
+    own.into_iter().chain(queued.drain(..others)).collect()
 }
 
 /// One round trip led for a batch. Landing hands each its values and frees the lead;
@@ -143,12 +171,12 @@ impl<'a> Flight<'a> {
             Ok(mut values) => {
                 for queued in self.batch.iter().rev() {
                     let theirs = values.split_off(values.len().saturating_sub(queued.keys.len()));
-                    state.results.insert(queued.ticket, Ok(theirs));
+                    state.deliver(queued.ticket, Ok(theirs));
                 }
             }
             Err(error) => {
                 for queued in &self.batch {
-                    state.results.insert(queued.ticket, Err(error.clone()));
+                    state.deliver(queued.ticket, Err(error.clone()));
                 }
             }
         }
@@ -275,6 +303,27 @@ mod tests {
             leader.join().unwrap().unwrap(),
             vec![Some(b"slow".to_vec())]
         );
+    }
+
+    #[test]
+    fn a_caller_in_flight_gives_up_at_its_deadline_and_its_late_result_is_dropped() {
+        let shared = SharedGets::default();
+        let ticket = shared.enqueue(&["k"]);
+        {
+            // As another thread leading a round trip that took this request along.
+            let mut state = shared.lock();
+            state.leading = true;
+            state.queued.clear();
+        }
+        let started = Instant::now();
+        let result = shared.serve(ticket, started + Duration::from_millis(50), |_| {
+            unreachable!("a round trip is in flight: nobody else leads")
+        });
+        assert_eq!(result, Err(StoreError::Timeout));
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        let mut state = shared.lock();
+        state.deliver(ticket, Ok(vec![None]));
+        assert!(state.results.is_empty() && state.abandoned.is_empty());
     }
 
     #[test]
