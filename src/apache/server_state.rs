@@ -30,7 +30,7 @@ impl ServerState {
     /// Closes pooled connections when a child exits.
     pub fn close_connections(&self) {
         if let Some(store) = self.store.get() {
-            store.client().close_idle();
+            store.client().close_idle_at_exit();
         }
     }
 }

@@ -357,6 +357,20 @@ impl StoreClient {
 
     /// Closes every pooled connection of this process (child exit, graceful restart), and any
     /// inherited from a parent.
+    /// Closes the pooled sockets as the process ends. prefork runs child-pool cleanups from
+    /// its SIGTERM handler, possibly on top of an interrupted `malloc` or of a frame holding
+    /// a pool lock: so this only closes descriptors (`close` is async-signal-safe), frees no
+    /// memory, and skips a pool someone holds. The kernel reclaims the rest at exit.
+    pub fn close_idle_at_exit(&self) {
+        for node in &self.nodes {
+            if let Ok(mut idle) = node.idle.try_lock() {
+                for conn in idle.drain(..) {
+                    conn.close_keeping_memory();
+                }
+            }
+        }
+    }
+
     pub fn close_idle(&self) {
         for node in &self.nodes {
             let idle = std::mem::take(&mut *lock(&node.idle));
@@ -904,6 +918,22 @@ mod tests {
         assert_eq!(client.idle_connections(0), MAX_IDLE_PER_SERVER);
         client.close_idle();
         assert_eq!(client.idle_connections(0), 0);
+    }
+
+    #[test]
+    fn closing_at_exit_closes_the_sockets_and_skips_a_pool_someone_holds() {
+        let server = FakeServer::start("exit", |_, stream| echo_gets(stream, 1000));
+        let client = server.client();
+        assert_eq!(client.get("k").unwrap(), Some(b"k".to_vec()));
+        assert_eq!(client.idle_connections(0), 1);
+        {
+            let _held = lock(&client.nodes[0].idle);
+            client.close_idle_at_exit(); // must not wait for the holder
+        }
+        assert_eq!(client.idle_connections(0), 1);
+        client.close_idle_at_exit();
+        assert_eq!(client.idle_connections(0), 0);
+        assert_eq!(client.get("k").unwrap(), Some(b"k".to_vec()));
     }
 
     #[test]

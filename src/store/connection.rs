@@ -163,6 +163,17 @@ impl Connection {
         Connection::from_stream(Stream::Unix(stream))
     }
 
+    /// Closes the socket and leaks the buffers: for a process that is ending, where freeing
+    /// memory may not be safe (see `StoreClient::close_idle_at_exit`).
+    pub fn close_keeping_memory(self) {
+        let Connection {
+            stream, wbuf, rbuf, ..
+        } = self;
+        std::mem::forget(wbuf);
+        std::mem::forget(rbuf);
+        drop(stream);
+    }
+
     /// The process that opened this connection. Only that process may use it.
     pub fn pid(&self) -> u32 {
         self.pid
