@@ -175,58 +175,44 @@ impl StoreClient {
     /// written to every server concerned before any reply is read. Any failure fails the
     /// whole call (a miss is never made up from an error).
     pub fn get_multi(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let mut values = vec![None; keys.len()];
-        self.get_multi_each(keys, &mut |index, value| {
-            values[index] = value.map(|value| value.to_vec())
-        })?;
-        Ok(values)
+        check_keys(keys)?;
+        self.get_checked(keys)
     }
 
     /// [`StoreClient::get_multi`] in a round trip shared with this process's other threads
     /// asking at the same moment (see [`super::shared_gets`]): the request hot path. Keys are
-    /// checked first, so a bad one fails only its own caller.
+    /// checked before queueing, so a bad one fails only its own caller.
     pub fn get_multi_shared(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        for key in keys {
-            meta::validate_key(key)?;
-        }
+        check_keys(keys)?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         self.shared_gets
-            .get_multi(keys, self.timeout, |batch| self.get_multi(batch))
+            .get_multi(keys, self.timeout, |batch| self.get_checked(batch))
     }
 
-    /// [`StoreClient::get_multi`] without copies: each value is handed to `visit` (with
-    /// its index in `keys`, `None` for a miss) straight from the connection's buffer, which
-    /// the visitor may modify (decrypt in place) — nothing is copied or allocated. On an
-    /// error some values may already have been visited: the caller discards what it gathered.
-    fn get_multi_each(
-        &self,
-        keys: &[&str],
-        visit: &mut dyn FnMut(usize, Option<&mut [u8]>),
-    ) -> Result<(), StoreError> {
-        for key in keys {
-            meta::validate_key(key)?;
-        }
+    /// [`StoreClient::get_multi`] for keys already checked.
+    fn get_checked(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         if keys.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         self.node(0)?;
         let started = observer::start();
-        let deadline = self.deadline();
-        let result = keys
-            .chunks(MAX_PIPELINE)
-            .enumerate()
-            .try_for_each(|(chunk, keys)| {
-                let first = chunk * MAX_PIPELINE;
-                self.get_batch(
-                    keys,
-                    &mut |index, value| visit(first + index, value),
-                    deadline,
-                )
-            });
+        let result = self.get_all(keys);
         observer::finish(started, &result);
         result
+    }
+
+    fn get_all(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let deadline = self.deadline();
+        let mut values = vec![None; keys.len()];
+        for (keys, values) in keys
+            .chunks(MAX_PIPELINE)
+            .zip(values.chunks_mut(MAX_PIPELINE))
+        {
+            self.get_batch(keys, values, deadline)?;
+        }
+        Ok(values)
     }
 
     pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -355,8 +341,6 @@ impl StoreClient {
         })
     }
 
-    /// Closes every pooled connection of this process (child exit, graceful restart), and any
-    /// inherited from a parent.
     /// Closes the pooled sockets as the process ends. prefork runs child-pool cleanups from
     /// its SIGTERM handler, possibly on top of an interrupted `malloc` or of a frame holding
     /// a pool lock: so this only closes descriptors (`close` is async-signal-safe), frees no
@@ -371,6 +355,8 @@ impl StoreClient {
         }
     }
 
+    /// Closes every pooled connection of this process (the parent's start-up probe), and any
+    /// inherited from a parent.
     pub fn close_idle(&self) {
         for node in &self.nodes {
             let idle = std::mem::take(&mut *lock(&node.idle));
@@ -448,7 +434,7 @@ impl StoreClient {
     fn get_batch(
         &self,
         keys: &[&str],
-        visit: &mut dyn FnMut(usize, Option<&mut [u8]>),
+        values: &mut [Option<Vec<u8>>],
         deadline: Instant,
     ) -> Result<(), StoreError> {
         let mut route = [0usize; MAX_PIPELINE];
@@ -517,7 +503,7 @@ impl StoreClient {
                 conn,
                 reused,
             } = flight;
-            let result = self.recv_gets(server, conn, reused, keys, route, visit, deadline);
+            let result = self.recv_gets(server, conn, reused, keys, route, values, deadline);
             self.conclude(server, permit, result)?;
         }
         Ok(())
@@ -551,17 +537,16 @@ impl StoreClient {
         reused: bool,
         keys: &[&str],
         route: &[usize],
-        visit: &mut dyn FnMut(usize, Option<&mut [u8]>),
+        values: &mut [Option<Vec<u8>>],
         deadline: Instant,
     ) -> Result<(), StoreError> {
-        // A retry happens only when nothing was received, so nothing was visited twice.
-        let mut result = read_gets(&mut conn, server, route, visit, deadline);
+        let mut result = read_gets(&mut conn, server, route, values, deadline);
         if let Err(error) = &result {
             if reused && is_stale(error) && !conn.received_any() {
                 conn = self.connect(server, deadline)?;
                 encode_gets(&mut conn, server, keys, route);
                 conn.send(deadline)?;
-                result = read_gets(&mut conn, server, route, visit, deadline);
+                result = read_gets(&mut conn, server, route, values, deadline);
             }
         }
         result?;
@@ -648,6 +633,10 @@ fn check_write(key: &str, value: &[u8], exptime: u64) -> Result<u64, StoreError>
 /// memcached's own spelling of "no expiry".
 const NEVER_EXPIRES: u64 = 0;
 
+fn check_keys(keys: &[&str]) -> Result<(), StoreError> {
+    keys.iter().try_for_each(|key| meta::validate_key(key))
+}
+
 fn check_value(key: &str, value: &[u8]) -> Result<(), StoreError> {
     meta::validate_key(key)?;
     if value.len() > MAX_VALUE_LEN {
@@ -675,10 +664,15 @@ fn read_gets(
     conn: &mut Connection,
     server: usize,
     route: &[usize],
-    visit: &mut dyn FnMut(usize, Option<&mut [u8]>),
+    values: &mut [Option<Vec<u8>>],
     deadline: Instant,
 ) -> Result<(), StoreError> {
-    for index in (0..route.len()).filter(|&index| route[index] == server) {
+    for (index, (value, _)) in values
+        .iter_mut()
+        .zip(route)
+        .enumerate()
+        .filter(|(_, (_, &s))| s == server)
+    {
         let reply = conn.read_reply(deadline)?;
         if !meta::opaque_matches(reply.flags, index as u32) {
             return Err(StoreError::Protocol(format!(
@@ -686,11 +680,11 @@ fn read_gets(
                 meta::printable(meta::opaque(reply.flags).unwrap_or_default(), 16)
             )));
         }
-        match reply.status {
-            Status::Value => visit(index, Some(reply.data)),
-            Status::Miss => visit(index, None),
+        *value = match reply.status {
+            Status::Value => Some(reply.data.to_vec()),
+            Status::Miss => None,
             other => return Err(unexpected("mg", other)),
-        }
+        };
     }
     conn.finish()
 }
@@ -949,30 +943,6 @@ mod tests {
             keys.iter().map(|k| Some(k.clone().into_bytes())).collect();
         assert_eq!(values, want);
         assert_eq!(client.idle_connections(0), 1);
-    }
-
-    #[test]
-    fn each_value_is_visited_once_in_place_without_disturbing_the_next() {
-        let server = FakeServer::start("each", |_, stream| echo_gets(stream, 1000));
-        let client = server.client();
-        let keys: Vec<String> = (0..MAX_PIPELINE + 5).map(|i| format!("key{i}")).collect();
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let mut seen = vec![Vec::new(); keys.len()];
-        client
-            .get_multi_each(&refs, &mut |index, value| {
-                let value = value.expect("the echo server hits every key");
-                // The visitor owns the bytes in the buffer: scribbling on them is allowed.
-                value.make_ascii_uppercase();
-                seen[index].push(value.to_vec());
-            })
-            .unwrap();
-        for (key, seen) in keys.iter().zip(&seen) {
-            assert_eq!(seen, &vec![key.to_ascii_uppercase().into_bytes()]);
-        }
-        assert_eq!(
-            client.get_multi(&refs[..1]).unwrap(),
-            vec![Some(b"key0".to_vec())]
-        );
     }
 
     #[test]

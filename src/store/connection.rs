@@ -73,8 +73,7 @@ pub type UnixConnect = fn(&Path, Duration) -> io::Result<UnixStream>;
 pub struct Reply<'a> {
     pub status: Status,
     pub flags: &'a [u8],
-    /// Mutable so a caller can decrypt a value in place instead of copying it out.
-    pub data: &'a mut [u8],
+    pub data: &'a [u8],
 }
 
 pub struct Connection {
@@ -227,19 +226,12 @@ impl Connection {
                 None => self.fill(deadline)?,
             }
         };
-        let reply = &mut self.rbuf[self.rpos..self.rpos + frame.len];
+        let reply = &self.rbuf[self.rpos..self.rpos + frame.len];
         self.rpos += frame.len;
-        // The flags sit in the header line, before any data block.
-        let split = if frame.data.is_empty() {
-            reply.len()
-        } else {
-            frame.data.start
-        };
-        let (head, tail) = reply.split_at_mut(split);
         Ok(Reply {
             status: frame.status,
-            flags: &head[frame.flags],
-            data: &mut tail[..frame.data.len()],
+            flags: &reply[frame.flags],
+            data: &reply[frame.data],
         })
     }
 
@@ -451,7 +443,7 @@ mod tests {
         });
         let reply = conn.read_reply(soon()).unwrap();
         assert_eq!(
-            (reply.status, reply.flags, &*reply.data),
+            (reply.status, reply.flags, reply.data),
             (Status::Value, &b"O1"[..], &b"ab\r\nc"[..])
         );
         let reply = conn.read_reply(soon()).unwrap();
