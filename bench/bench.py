@@ -483,7 +483,7 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: di
     for c in chosen:
         rs = rows[c.name]
         med = lambda key: statistics.median(r[key] for r in rs)  # noqa: E731
-        ratio = statistics.median(r["rps"] / s["rps"] for r, s in zip(rs, static))
+        ratio = per_round(rows, c.name, "static")
         dp50 = statistics.median(r["p50"] - s["p50"] for r, s in zip(rs, static))
         bad = sum(r["non2xx"] for r in rs)
         errors = sum(r.get("errors", 0) for r in rs)

@@ -80,7 +80,7 @@ class ErrorLog:
         return self.read_from(offset)[0]
 
 
-class Httpd:
+class Httpd(procs.GroupProcess):
     def __init__(self, c: Components, p: site.Paths, backend_port: int,
                  extra_env: dict[str, str] | None = None, key_prefix: str = "memsession:",
                  memcached_sock: Path | None = None, extra_conf: str = "",
@@ -173,14 +173,6 @@ class Httpd:
     def children(self) -> set[int]:
         """The parent's children: the MPM's workers (and the cgid daemon under threaded MPMs)."""
         return child_pids(self.proc.pid) if self.proc is not None else set()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            procs.kill_group(self.proc)
-            self.proc = None
 
     # -- config-time checks -------------------------------------------------------------------
 

@@ -116,7 +116,7 @@ class RealmPaths:
         return self.dir / "kdc.log"
 
 
-class Realm:
+class Realm(procs.GroupProcess):
     def __init__(self, root: Path, realm: str = REALM):
         self.realm = realm
         self.p = RealmPaths(root)
@@ -249,14 +249,6 @@ class Realm:
 
         procs.wait_until(f"krb5kdc on 127.0.0.1:{self.port}", probe, 15, interval_s=0.05,
                          alive=dead)
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            procs.kill_group(self.proc)
-            self.proc = None
 
     # -- clients -----------------------------------------------------------------------------
 

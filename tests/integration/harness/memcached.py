@@ -169,7 +169,7 @@ class MemcachedClient:
         return {k: self.get(k) for k in self.keys()}
 
 
-class MemcachedServer:
+class MemcachedServer(procs.GroupProcess):
     def __init__(self, binary: str, root: Path):
         self.binary = binary
         self.root = root
@@ -232,11 +232,6 @@ class MemcachedServer:
 
     def client(self) -> MemcachedClient:
         return MemcachedClient(self.sock_path)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            procs.kill_group(self.proc)
-            self.proc = None
 
     def kill(self) -> None:
         """SIGKILL, as a crash or the OOM killer would: no chance to close anything."""

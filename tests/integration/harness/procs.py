@@ -88,3 +88,18 @@ def kill_group(proc: subprocess.Popen, term_grace_s: float = 5.0) -> None:
     end = time.monotonic() + 5
     while _group_alive(pgid) and time.monotonic() < end:
         time.sleep(0.05)
+
+
+class GroupProcess:
+    """A server the harness started with spawn(), in its own process group: alive while the
+    leader runs; stop() ends the whole group."""
+
+    proc: subprocess.Popen | None = None
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            kill_group(self.proc)
+            self.proc = None
