@@ -34,9 +34,7 @@ pub fn current_or_new(
     user_key: &str,
 ) -> Result<(Epoch, Epoch), CreateError> {
     let values = client.get_multi(&[global_key, user_key])?;
-    let mut current = values
-        .into_iter()
-        .map(|value| value.as_deref().and_then(Epoch::from_bytes));
+    let mut current = values.into_iter().map(|value| parse(value.as_deref()));
     let global = match current.next().flatten() {
         Some(epoch) => epoch,
         None => ensure(client, global_key)?,
@@ -54,18 +52,14 @@ fn ensure(client: &StoreClient, key: &str) -> Result<Epoch, CreateError> {
         return Ok(fresh);
     }
     // Another login created it between our get and add: use theirs.
-    if let Some(theirs) = client.get(key)?.as_deref().and_then(Epoch::from_bytes) {
+    if let Some(theirs) = parse(client.get(key)?.as_deref()) {
         return Ok(theirs);
     }
     // The key holds something that is not an epoch (written by hand, or by something else
     // sharing the prefix). It matches no session, so replacing it revokes nothing; leaving it
     // would refuse every login under it for good, since epochs never expire.
     client.set_permanent(key, &fresh.to_bytes())?;
-    client
-        .get(key)?
-        .as_deref()
-        .and_then(Epoch::from_bytes)
-        .ok_or(CreateError::Collision)
+    parse(client.get(key)?.as_deref()).ok_or(CreateError::Collision)
 }
 
 pub fn replace(client: &StoreClient, key: &str) -> Result<(), StoreError> {
