@@ -19,6 +19,7 @@ TRUSTED_ORIGIN = "https://portal.example"
 COOKIE_DOMAIN = "example.test"
 INACTIVITY_S = 3  # /short
 MAX_LIFETIME_S = 3  # /brief
+GRACEFUL_SHUTDOWN_TIMEOUT_S = 5  # bounds Httpd.stop()'s graceful stop
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
         "User www-data",
         "Group www-data",
         "Timeout 10",
+        f"GracefulShutdownTimeout {GRACEFUL_SHUTDOWN_TIMEOUT_S}",
         "KeepAlive Off",
         "TypesConfig /etc/mime.types",
         f'DocumentRoot "{p.htdocs}"',
