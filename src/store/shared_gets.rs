@@ -12,7 +12,8 @@
 //! queued or already in someone's round trip; a result that comes later is dropped. If a
 //! leader unwinds (a bug), its batch gets an error rather than waiting forever.
 use std::collections::{HashMap, HashSet};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use super::client::{StoreError, MAX_PIPELINE};
@@ -22,7 +23,6 @@ pub type Values = Vec<Option<Vec<u8>>>;
 #[derive(Default)]
 pub struct SharedGets {
     state: Mutex<State>,
-    landed: Condvar,
 }
 
 #[derive(Default)]
@@ -38,6 +38,10 @@ struct State {
 struct Queued {
     ticket: u64,
     keys: Vec<String>,
+    /// Woken when its round trip lands, or to lead the next one: only the threads concerned
+    /// wake (a condition variable's notify_all woke every waiter; precise wake-ups measured
+    /// 0.70 against 0.65 of static, with 5 µs less httpd CPU per request).
+    thread: Thread,
 }
 
 impl SharedGets {
@@ -61,6 +65,7 @@ impl SharedGets {
         state.queued.push(Queued {
             ticket,
             keys: keys.iter().map(|key| key.to_string()).collect(),
+            thread: thread::current(),
         });
         ticket
     }
@@ -92,12 +97,10 @@ impl SharedGets {
                 }
                 return Err(StoreError::Timeout);
             }
-            let wait = deadline.saturating_duration_since(now);
-            state = self
-                .landed
-                .wait_timeout(state, wait)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            // A wake-up may be stale or early: the loop checks again either way.
+            drop(state);
+            thread::park_timeout(deadline.saturating_duration_since(now));
+            state = self.lock();
         }
     }
 
@@ -181,7 +184,13 @@ impl<'a> Flight<'a> {
             }
         }
         state.leading = false;
-        self.shared.landed.notify_all();
+        // The leader is awake already; a token left on it would only cost it a spurious wake.
+        for queued in self.batch.iter().filter(|q| q.ticket != self.leader) {
+            queued.thread.unpark();
+        }
+        if let Some(next_leader) = state.queued.first() {
+            next_leader.thread.unpark();
+        }
         state
     }
 }
@@ -255,6 +264,39 @@ mod tests {
         let trips = round_trips.load(Ordering::SeqCst);
         assert!(trips < threads, "{trips} round trips for {threads} callers");
         assert!(shared.lock().results.is_empty() && shared.lock().queued.is_empty());
+    }
+
+    #[test]
+    fn no_wake_up_is_lost_under_contention() {
+        // A lost wake-up leaves its thread waiting until someone else's round trip happens to
+        // take it along, or until its timeout: either way far longer than a few round trips.
+        let shared = Arc::new(SharedGets::default());
+        let handles: Vec<_> = (0..16)
+            .map(|n| {
+                let shared = shared.clone();
+                std::thread::spawn(move || {
+                    for i in 0..300 {
+                        let key = format!("t{n}-{i}");
+                        let asked = Instant::now();
+                        let values = shared.get_multi(&[&key], Duration::from_secs(5), |keys| {
+                            // Long enough that callers queue behind each round trip.
+                            std::thread::sleep(Duration::from_micros(200));
+                            echo(keys)
+                        });
+                        assert_eq!(values, Ok(vec![Some(key.into_bytes())]));
+                        assert!(
+                            asked.elapsed() < Duration::from_secs(1),
+                            "a wake-up was lost"
+                        );
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        let state = shared.lock();
+        assert!(state.results.is_empty() && state.queued.is_empty() && !state.leading);
     }
 
     #[test]
