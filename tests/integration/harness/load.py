@@ -105,7 +105,7 @@ def worker_pids(children: set[int], threaded: bool) -> set[int]:
 
 
 def served_by_every_worker(client: Client, access_log: os.PathLike, workers: set[int],
-                           path: str, cookie: str, expect: int = 200, rounds: int = 15,
+                           path: str, cookie: str | None, expect: int = 200, rounds: int = 15,
                            concurrency: int = 16, settle: set[int] = frozenset(),
                            settle_rounds: int = 0) -> dict[int, int]:
     """Send rounds of `concurrency` simultaneous requests with the cookie (each on its own
