@@ -367,10 +367,10 @@ static const char *exchange(const struct config *cfg, struct conn *c, int *statu
     char *req = build_request(cfg, &len);
     const char *failed = NULL;
 
-    if (req && c->fd < 0) {
-        c->fd = connect_to(cfg);
+    /* A new connection starts with an empty buffer, and an emptied one starts at 0 again:
+     * c->end == 0 after a failure then means no byte of this response came back. */
+    if ((req && c->fd < 0 && (c->fd = connect_to(cfg)) >= 0) || c->start == c->end)
         c->start = c->end = 0;
-    }
     if (!req)
         failed = "no token";
     else if (c->fd < 0)
