@@ -97,4 +97,33 @@ fn main() {
     bindings
         .write_to_file(out.join("apache_bindings.rs"))
         .expect("write bindings");
+    krb5_bindings(&out);
+}
+
+/// The few libkrb5 calls of a password login through Kerberos (`MemSessionKerberosRealm`),
+/// from Debian's libkrb5-dev.
+fn krb5_bindings(out: &std::path::Path) {
+    println!("cargo:rustc-link-lib=dylib=krb5");
+    bindgen::Builder::default()
+        .header_contents("memsession_krb5.h", "#include <krb5.h>\n")
+        .allowlist_function("krb5_(init|free)_context|krb5_parse_name_flags|krb5_unparse_name")
+        .allowlist_function("krb5_free_(unparsed_name|principal|cred_contents|data)")
+        .allowlist_function("krb5_(get|free)_error_message")
+        .allowlist_function("krb5_get_init_creds_(password|opt_alloc|opt_free)")
+        .allowlist_function("krb5_get_init_creds_opt_set_change_password_prompt")
+        .allowlist_function("krb5_verify_init_creds|krb5_verify_init_creds_opt_.*")
+        .allowlist_function("krb5_kt_(resolve|default|close|start_seq_get|next_entry)")
+        .allowlist_function("krb5_kt_(end_seq_get|free_entry)|krb5_copy_principal")
+        .allowlist_function("krb5_marshal_credentials")
+        .allowlist_var("KRB5_PRINCIPAL_PARSE_REQUIRE_REALM|KRB5_KT_END|KRB5_KDC_UNREACH")
+        .allowlist_var("KRB5KDC_ERR_(C_PRINCIPAL_UNKNOWN|PREAUTH_FAILED|KEY_EXP|CLIENT_REVOKED)")
+        .allowlist_var("KRB5KRB_AP_ERR_BAD_INTEGRITY|KRB5_REALM_UNKNOWN|KRB5_REALM_CANT_RESOLVE")
+        .derive_debug(false)
+        .derive_default(false)
+        .layout_tests(false)
+        .generate_comments(false)
+        .generate()
+        .expect("bindgen could not read <krb5.h>: install libkrb5-dev (make deps does)")
+        .write_to_file(out.join("krb5_bindings.rs"))
+        .expect("write krb5 bindings");
 }

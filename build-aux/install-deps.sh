@@ -7,7 +7,8 @@ packages="apache2 apache2-dev apache2-utils memcached libclang-dev clang curl"
 # Kerberos: a throwaway MIT realm, mod_auth_gssapi at the login, and the two browsers the
 # SPNEGO tests drive headless.
 packages="$packages krb5-kdc krb5-admin-server krb5-user libapache2-mod-auth-gssapi"
-# make bench's Negotiate load client (bench/negotiate_load.c) builds against MIT GSSAPI.
+# The module links libkrb5 (password logins through Kerberos); make bench's Negotiate load
+# client (bench/negotiate_load.c) builds against MIT GSSAPI.
 packages="$packages libkrb5-dev"
 packages="$packages chromium firefox-esr"
 # command that proves each package is there
@@ -24,7 +25,7 @@ need() {
         krb5-admin-server) test -x /usr/sbin/kadmin.local ;;
         krb5-user) command -v kinit >/dev/null && command -v klist >/dev/null ;;
         libapache2-mod-auth-gssapi) test -f /usr/lib/apache2/modules/mod_auth_gssapi.so ;;
-        libkrb5-dev) test -f /usr/include/gssapi/gssapi_krb5.h && command -v krb5-config >/dev/null ;;
+        libkrb5-dev) test -f /usr/include/krb5/krb5.h && test -f /usr/include/gssapi/gssapi_krb5.h && command -v krb5-config >/dev/null ;;
         chromium) command -v chromium >/dev/null ;;
         firefox-esr) command -v firefox-esr >/dev/null ;;
     esac

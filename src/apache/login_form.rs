@@ -1,15 +1,19 @@
 //! `SetHandler memsession-login-form`: a POSTed user and password, checked through Apache's
-//! own authn providers (`MemSessionPasswordProvider file ldap ...`, as mod_auth_form does).
+//! own authn providers (`MemSessionPasswordProvider file ldap ...`, as mod_auth_form does)
+//! and then, for a user none of them knows, through Kerberos in-process
+//! (`MemSessionKerberosRealm`), whose TGT is sealed in the session like delegated credentials.
 //! Bad credentials get a 401 that does not say which part was wrong.
 use std::ffi::c_int;
 
 use super::handlers::{finish_login, no_store};
 use super::hooks::{hints, same_site_or_trusted};
+use super::krb5_password::{self, Failure};
 use super::log::Level;
 use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
 use crate::flow::query;
+use crate::krb5::login_name::{self, NameRefusal};
 use crate::web::{form, navigation};
 
 /// A login form is a few fields; anything larger is not one.
@@ -53,18 +57,25 @@ pub fn handle(request: &mut Request) -> c_int {
             .and_then(|args| query::parameter(args, "return"))
     });
     no_store(request);
-    match check(request, &config.password_providers(), &user, &password) {
-        Ok(true) => {
-            request.set_user(&user, AUTH_TYPE);
-            finish_login(
-                request,
-                &user,
-                AUTH_TYPE,
-                return_to,
-                LoginCredentials::default(),
-            )
+    let verdict = if user.is_empty() || password.is_empty() {
+        Ok(Verdict::Refused)
+    } else {
+        match check(request, &config.password_providers(), &user, &password) {
+            Ok(Some(true)) => Ok(Verdict::Granted(user.clone(), LoginCredentials::default())),
+            Ok(Some(false)) => Ok(Verdict::Refused),
+            Ok(None) => match config.kerberos_realm() {
+                Some(realm) => kerberos(request, realm, config.kerberos_keytab(), &user, &password),
+                None => Ok(Verdict::Refused),
+            },
+            Err(code) => Err(code),
         }
-        Ok(false) => {
+    };
+    match verdict {
+        Ok(Verdict::Granted(name, credentials)) => {
+            request.set_user(&name, AUTH_TYPE);
+            finish_login(request, &name, AUTH_TYPE, return_to, credentials)
+        }
+        Ok(Verdict::Refused) => {
             request.log(
                 Level::Info,
                 format_args!("login form: authentication failure for user {user:?}"),
@@ -76,22 +87,26 @@ pub fn handle(request: &mut Request) -> c_int {
     }
 }
 
+enum Verdict {
+    /// The user as the session names it, and the credentials the login obtained.
+    Granted(String, LoginCredentials),
+    Refused,
+}
+
 /// Asks each provider in turn, moving on only when one does not know the user (as
-/// mod_auth_basic does). `Err` carries the status for a configuration or provider failure.
+/// mod_auth_basic does): `None` when none knows the user. `Err` carries the status for a
+/// configuration or provider failure.
 fn check(
     request: &mut Request,
     providers: &[&str],
     user: &str,
     password: &str,
-) -> Result<bool, c_int> {
-    if user.is_empty() || password.is_empty() {
-        return Ok(false);
-    }
+) -> Result<Option<bool>, c_int> {
     for provider in providers {
         match request.check_password(provider, user, password) {
-            PasswordCheck::Granted => return Ok(true),
+            PasswordCheck::Granted => return Ok(Some(true)),
             PasswordCheck::UnknownUser => continue,
-            PasswordCheck::Denied => return Ok(false),
+            PasswordCheck::Denied => return Ok(Some(false)),
             PasswordCheck::ProviderError => {
                 request.log(
                     Level::Error,
@@ -113,7 +128,89 @@ fn check(
             }
         }
     }
-    Ok(false)
+    Ok(None)
+}
+
+/// A TGT for the user from `realm`'s KDC, verified with the keytab: the session is named
+/// after the principal (as a Negotiate login through mod_auth_gssapi names it) and carries the
+/// TGT as its credentials.
+fn kerberos(
+    request: &mut Request,
+    realm: &str,
+    keytab: Option<&str>,
+    user: &str,
+    password: &str,
+) -> Result<Verdict, c_int> {
+    let principal = match login_name::principal_for(user, realm) {
+        Ok(principal) => principal,
+        Err(refusal) => {
+            let why = match refusal {
+                NameRefusal::Empty => "no name",
+                NameRefusal::OtherRealm => "not of realm MemSessionKerberosRealm names",
+                NameRefusal::Unsafe => "characters a principal name does not take",
+            };
+            request.log(
+                Level::Info,
+                format_args!("login form: user {user:?} refused before asking the KDC: {why}"),
+            );
+            return Ok(Verdict::Refused);
+        }
+    };
+    match krb5_password::obtain_tgt(&principal, password, realm, keytab) {
+        Ok(tgt) => {
+            let credentials = crate::flow::credentials::from_ccache_bytes(tgt.ccache);
+            if let Some(problem) = &credentials.problem {
+                request.log(
+                    Level::Error,
+                    format_args!("login form: the TGT of {principal} is unusable: {problem}"),
+                );
+                return Err(status::INTERNAL_SERVER_ERROR);
+            }
+            Ok(Verdict::Granted(tgt.principal, credentials))
+        }
+        Err(Failure::UnknownPrincipal) => Ok(Verdict::Refused),
+        Err(Failure::Refused(why)) => {
+            request.log(
+                Level::Info,
+                format_args!("login form: the KDC refused {principal}: {why}"),
+            );
+            Ok(Verdict::Refused)
+        }
+        Err(Failure::NotVerified(why)) => {
+            request.log(
+                Level::Error,
+                format_args!(
+                    "login form: the TGT of {principal} could not be verified with the keytab \
+                     (a spoofed KDC, or a keytab older than the KDC's key): {why}"
+                ),
+            );
+            Ok(Verdict::Refused)
+        }
+        Err(Failure::Keytab(why)) => {
+            request.log(
+                Level::Error,
+                format_args!(
+                    "MemSessionKerberosKeytab: no key of realm {realm} to verify TGTs with: {why}"
+                ),
+            );
+            Err(status::INTERNAL_SERVER_ERROR)
+        }
+        Err(Failure::Unreachable(why)) => {
+            request.log(
+                Level::Error,
+                format_args!("login form: no KDC of realm {realm} answered: {why}"),
+            );
+            request.set_header(Headers::ErrOut, "Retry-After", "5");
+            Err(status::SERVICE_UNAVAILABLE)
+        }
+        Err(Failure::Other(why)) => {
+            request.log(
+                Level::Error,
+                format_args!("login form: Kerberos login of {principal} failed: {why}"),
+            );
+            Err(status::INTERNAL_SERVER_ERROR)
+        }
+    }
 }
 
 fn refuse(request: &mut Request) -> c_int {

@@ -40,6 +40,9 @@ pub struct DirConfig {
     pub delegation: Option<bool>,
     pub delegation_dir: Option<String>,
     pub password_providers: Option<Vec<String>>,
+    pub kerberos_realm: Option<String>,
+    /// A keytab name as libkrb5 reads it (`FILE:/path`).
+    pub kerberos_keytab: Option<String>,
     pub csrf_check: Option<bool>,
     pub trusted_origins: Option<Vec<String>>,
     pub extend: Option<bool>,
@@ -104,6 +107,14 @@ impl DirConfig {
                     .get_or_insert_with(Vec::new)
                     .push(provider);
             }
+            "MemSessionKerberosRealm" => {
+                self.kerberos_realm = Some(values::parse_realm(arg).map_err(named)?)
+            }
+            "MemSessionKerberosKeytab" => {
+                let path = arg.strip_prefix("FILE:").unwrap_or(arg);
+                let path = values::parse_absolute_path(path).map_err(named)?;
+                self.kerberos_keytab = Some(format!("FILE:{path}"))
+            }
             "MemSessionCSRFCheck" => self.csrf_check = Some(flag()?),
             "MemSessionTrustedOrigin" => {
                 let origin = values::parse_origin(arg).map_err(named)?;
@@ -138,6 +149,8 @@ impl DirConfig {
             delegation: inherit(&inner.delegation, &self.delegation),
             delegation_dir: inherit(&inner.delegation_dir, &self.delegation_dir),
             password_providers: inherit(&inner.password_providers, &self.password_providers),
+            kerberos_realm: inherit(&inner.kerberos_realm, &self.kerberos_realm),
+            kerberos_keytab: inherit(&inner.kerberos_keytab, &self.kerberos_keytab),
             csrf_check: inherit(&inner.csrf_check, &self.csrf_check),
             trusted_origins: inherit(&inner.trusted_origins, &self.trusted_origins),
             extend: inherit(&inner.extend, &self.extend),
@@ -202,12 +215,21 @@ impl DirConfig {
             .as_deref()
             .unwrap_or(DEFAULT_DELEGATION_DIR)
     }
-    /// Defaults to `file` (AuthUserFile), as mod_auth_basic does.
+    /// Defaults to `file` (AuthUserFile), as mod_auth_basic does, unless a Kerberos realm
+    /// checks the passwords: then providers are asked only when named.
     pub fn password_providers(&self) -> Vec<&str> {
-        match &self.password_providers {
-            Some(providers) => providers.iter().map(String::as_str).collect(),
-            None => vec!["file"],
+        match (&self.password_providers, &self.kerberos_realm) {
+            (Some(providers), _) => providers.iter().map(String::as_str).collect(),
+            (None, Some(_)) => Vec::new(),
+            (None, None) => vec!["file"],
         }
+    }
+    pub fn kerberos_realm(&self) -> Option<&str> {
+        self.kerberos_realm.as_deref()
+    }
+    /// `None`: libkrb5's default keytab (`KRB5_KTNAME`, else /etc/krb5.keytab).
+    pub fn kerberos_keytab(&self) -> Option<&str> {
+        self.kerberos_keytab.as_deref()
     }
     pub fn csrf_check(&self) -> bool {
         self.csrf_check.unwrap_or(true)
@@ -254,6 +276,8 @@ mod tests {
         assert_eq!(config.delegation_dir(), "/run/memsession/ccache");
         assert!(config.csrf_check());
         assert_eq!(config.password_providers(), ["file"]);
+        assert_eq!(config.kerberos_realm(), None);
+        assert_eq!(config.kerberos_keytab(), None);
         assert!(config.trusted_origins().is_empty());
         assert!(config.extend());
     }
@@ -307,6 +331,15 @@ mod tests {
             ("MemSessionDelegation", "On", "Off", |c| {
                 c.delegation().to_string()
             }),
+            ("MemSessionKerberosRealm", "A.TEST", "B.TEST", |c| {
+                format!("{:?}", c.kerberos_realm())
+            }),
+            (
+                "MemSessionKerberosKeytab",
+                "/etc/a.keytab",
+                "FILE:/etc/b.keytab",
+                |c| format!("{:?}", c.kerberos_keytab()),
+            ),
             ("MemSessionCSRFCheck", "Off", "On", |c| {
                 c.csrf_check().to_string()
             }),
@@ -346,6 +379,21 @@ mod tests {
     }
 
     #[test]
+    fn a_kerberos_realm_alone_checks_passwords_without_providers() {
+        let kerberos = with(&[("MemSessionKerberosRealm", "EXAMPLE.TEST")]);
+        assert!(kerberos.password_providers().is_empty());
+        let both = with(&[
+            ("MemSessionKerberosRealm", "EXAMPLE.TEST"),
+            ("MemSessionPasswordProvider", "file"),
+        ]);
+        assert_eq!(both.password_providers(), ["file"]);
+        assert_eq!(
+            with(&[("MemSessionKerberosKeytab", "/etc/httpd.keytab")]).kerberos_keytab(),
+            Some("FILE:/etc/httpd.keytab")
+        );
+    }
+
+    #[test]
     fn trusted_origins_accumulate_within_one_section() {
         let config = with(&[
             ("MemSessionTrustedOrigin", "https://a.example"),
@@ -372,6 +420,10 @@ mod tests {
             ("MemSessionCookieSecure", "maybe"),
             ("MemSessionDelegationDir", "relative/dir"),
             ("MemSessionPasswordProvider", "no spaces"),
+            ("MemSessionKerberosRealm", "TWO WORDS"),
+            ("MemSessionKerberosRealm", "alice@EXAMPLE.TEST"),
+            ("MemSessionKerberosKeytab", "relative.keytab"),
+            ("MemSessionKerberosKeytab", "KEYRING:persistent"),
         ] {
             let error = DirConfig::default().set(directive, arg).unwrap_err();
             assert!(error.starts_with(directive), "{error}");

@@ -96,6 +96,19 @@ pub fn parse_provider_name(text: &str) -> Result<String, String> {
     }
 }
 
+/// A Kerberos realm name as it appears after `@` (`EXAMPLE.COM`).
+pub fn parse_realm(text: &str) -> Result<String, String> {
+    if !text.is_empty()
+        && !text
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "@/\\".contains(c))
+    {
+        Ok(text.to_string())
+    } else {
+        Err(format!("'{text}' is not a Kerberos realm name"))
+    }
+}
+
 pub fn parse_absolute_path(text: &str) -> Result<String, String> {
     if text.starts_with('/') && !text.chars().any(char::is_control) {
         Ok(text.trim_end_matches('/').to_string()).map(|path| {

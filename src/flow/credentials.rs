@@ -63,16 +63,37 @@ fn read_file_ccache(name: &str) -> Result<(Vec<u8>, Option<u64>, PathBuf), Strin
     file.take(MAX_CCACHE_BYTES as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(|error| format!("cannot read {path}: {error}"))?;
+    let (bytes, tgt_end) = checked(bytes).map_err(|problem| format!("{path}: {problem}"))?;
+    Ok((bytes, tgt_end, PathBuf::from(path)))
+}
+
+/// Credentials a login obtained itself (a password login's TGT through Kerberos), kept on the
+/// same terms as delegated ones.
+pub fn from_ccache_bytes(bytes: Vec<u8>) -> LoginCredentials {
+    match checked(bytes) {
+        Ok((bytes, end)) => LoginCredentials {
+            ccache: Some(bytes),
+            end,
+            ..LoginCredentials::default()
+        },
+        Err(problem) => LoginCredentials {
+            problem: Some(problem),
+            ..LoginCredentials::default()
+        },
+    }
+}
+
+/// A cache worth storing: within the size cap, well formed, with a credential in it; and the
+/// end of its TGT.
+fn checked(bytes: Vec<u8>) -> Result<(Vec<u8>, Option<u64>), String> {
     if bytes.len() > MAX_CCACHE_BYTES {
-        return Err(format!(
-            "{path} is larger than {MAX_CCACHE_BYTES} bytes; not stored"
-        ));
+        return Err(format!("larger than {MAX_CCACHE_BYTES} bytes; not stored"));
     }
-    let parsed = ccache::parse(&bytes).map_err(|error| format!("{path}: {error}"))?;
+    let parsed = ccache::parse(&bytes).map_err(|error| error.to_string())?;
     if !parsed.has_credentials() {
-        return Err(format!("{path} holds no credentials"));
+        return Err("holds no credentials".into());
     }
-    Ok((bytes, parsed.tgt_end_time(), PathBuf::from(path)))
+    Ok((bytes, parsed.tgt_end_time()))
 }
 
 /// A file removed when this value is dropped (a request pool's cleanup drops it).

@@ -200,6 +200,25 @@ pub fn parse(bytes: &[u8]) -> Result<Ccache, CcacheError> {
     })
 }
 
+/// A version 4 FILE cache holding `credential` alone, with its client as the default
+/// principal: what `kinit` leaves in a fresh cache. `credential` is one credential in the
+/// cache's own serialization (libkrb5's `krb5_marshal_credentials`); the result is parsed
+/// back before it is returned, so a credential that is not whole is refused here.
+pub fn file_with_credential(credential: &[u8]) -> Result<Vec<u8>, CcacheError> {
+    let mut client = Reader { rest: credential };
+    principal(&mut client)?;
+    let client_bytes = &credential[..credential.len() - client.rest.len()];
+    let mut file = Vec::with_capacity(4 + client_bytes.len() + credential.len());
+    file.extend_from_slice(&0x0504u16.to_be_bytes());
+    file.extend_from_slice(&0u16.to_be_bytes()); // no header fields
+    file.extend_from_slice(client_bytes);
+    file.extend_from_slice(credential);
+    if parse(&file)?.credentials.len() != 1 {
+        return Err(CcacheError::Malformed("not exactly one credential"));
+    }
+    Ok(file)
+}
+
 fn skip_header(r: &mut Reader<'_>) -> Result<(), CcacheError> {
     let len = usize::from(r.u16()?);
     let mut fields = Reader { rest: r.take(len)? };
@@ -455,6 +474,58 @@ mod tests {
         );
         c.times = [0; 4];
         c
+    }
+
+    fn one_credential(c: &Cred) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_cred(&mut out, c, false);
+        out
+    }
+
+    #[test]
+    fn a_lone_credential_becomes_a_cache_kinit_would_write() {
+        let file = file_with_credential(&one_credential(&cred(tgt(), 5000))).unwrap();
+        let cache = parse(&file).unwrap();
+        assert_eq!(cache.version, 0x0504);
+        assert_eq!(cache.default_principal, alice());
+        assert_eq!(cache.credentials.len(), 1);
+        assert_eq!(cache.tgt_end_time(), Some(5000));
+    }
+
+    #[test]
+    fn a_credential_that_is_not_whole_is_refused() {
+        let whole = one_credential(&cred(tgt(), 5000));
+        for cut in [0, 3, 20, whole.len() - 1] {
+            assert!(file_with_credential(&whole[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut two = whole.clone();
+        two.extend_from_slice(&whole);
+        assert_eq!(
+            file_with_credential(&two),
+            Err(CcacheError::Malformed("not exactly one credential"))
+        );
+    }
+
+    #[test]
+    fn the_credential_of_a_kinit_cache_round_trips() {
+        // Past its header and default principal, kinit's cache is its credentials, one after
+        // another: cut out the TGT's bytes.
+        let cache = parse(KINIT_V4).unwrap();
+        let mut r = Reader { rest: KINIT_V4 };
+        r.u16().unwrap();
+        skip_header(&mut r).unwrap();
+        principal(&mut r).unwrap();
+        let tgt_bytes = loop {
+            let start = KINIT_V4.len() - r.rest.len();
+            let parsed = credential(&mut r, false).unwrap();
+            if parsed.server == tgt() {
+                break &KINIT_V4[start..KINIT_V4.len() - r.rest.len()];
+            }
+        };
+        let rebuilt = parse(&file_with_credential(tgt_bytes).unwrap()).unwrap();
+        assert_eq!(rebuilt.default_principal, cache.default_principal);
+        assert_eq!(rebuilt.credentials[0].server, tgt());
+        assert_eq!(rebuilt.tgt_end_time(), cache.tgt_end_time());
     }
 
     // -- real caches -------------------------------------------------------------------------

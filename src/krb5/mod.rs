@@ -1,2 +1,3 @@
-//! Kerberos formats, parsed without libkrb5.
+//! Kerberos formats and rules, without libkrb5.
 pub mod ccache;
+pub mod login_name;

@@ -57,17 +57,8 @@ def cookie_only(r: kdc.CurlResult) -> bool:
     return r.statuses == [200] and r.sent_authorization() == [None]
 
 
-def lent_files(realm) -> list[str]:
-    return sorted(p.name for p in realm.p.delegation_dir.iterdir())
-
-
-def wait_lent_dir_empty(realm, deadline_s: float = 5.0) -> None:
-    """The lent ccache is removed by the request pool's cleanup, just after the response."""
-    try:
-        procs.wait_until("MemSessionDelegationDir empty", lambda: not lent_files(realm) or None,
-                         deadline_s)
-    except procs.NotReady:
-        pytest.fail(f"lent ccache(s) left behind after the request: {lent_files(realm)}")
+lent_files = kdc.lent_files
+wait_lent_dir_empty = kdc.wait_lent_dir_empty
 
 
 # -- login at /krb/login -----------------------------------------------------------------------

@@ -20,7 +20,10 @@ from . import procs
 
 REALM = "MEMSESSION.TEST"
 SERVICE = f"HTTP/localhost@{REALM}"
-PASSWORDS = {"alice": "alice-krb-pw", "bob": "bob-krb-pw"}
+PASSWORDS = {"alice": "alice-krb-pw", "bob": "bob-krb-pw", "carol": "carol-krb-pw"}
+# carol's tickets last SHORT_LIFE_S at most (a password login's TGT caps its session).
+SHORT_LIFE_USER = "carol"
+SHORT_LIFE_S = 8
 MASTER_PASSWORD = "memsession-throwaway-master"
 # The KDC's longest ticket; short enough that nothing outlives the run by much.
 MAX_LIFE = "1h"
@@ -35,6 +38,7 @@ PROGRAMS = {
     "klist": "krb5-user",
     "kdestroy": "krb5-user",
     "kvno": "krb5-user",
+    "ktutil": "krb5-user",
 }
 GSSAPI_MODULE = "mod_auth_gssapi.so"
 
@@ -90,6 +94,12 @@ class RealmPaths:
     def keytab(self) -> Path:
         """HTTP/localhost's key: owned by www-data, 0600."""
         return self.dir / "http.keytab"
+
+    @property
+    def wrong_keytab(self) -> Path:
+        """HTTP/localhost with a key the KDC never had: what a spoofed KDC's answers would be
+        checked against (www-data, 0600)."""
+        return self.dir / "wrong.keytab"
 
     @property
     def deleg_dir(self) -> Path:
@@ -208,9 +218,12 @@ class Realm(procs.GroupProcess):
                            "-P", MASTER_PASSWORD])
                 for user, password in PASSWORDS.items():
                     self.kadmin(f"addprinc -pw {password} {user}@{self.realm}")
+                self.kadmin(f'modprinc -maxlife "{SHORT_LIFE_S} seconds" '
+                            f"{SHORT_LIFE_USER}@{self.realm}")
                 self.kadmin(f"addprinc -randkey {SERVICE.replace(REALM, self.realm)}")
                 self.kadmin(f"ktadd -k {self.p.keytab} HTTP/localhost@{self.realm}")
                 _chown_httpd(self.p.keytab, 0o600)
+                self._write_wrong_keytab()
                 for d in (self.p.deleg_dir, self.p.delegation_dir, self.p.rcache_dir):
                     d.mkdir(exist_ok=True)
                     _chown_httpd(d, 0o700)
@@ -227,6 +240,15 @@ class Realm(procs.GroupProcess):
                     continue
                 raise procs.NotReady(f"krb5kdc did not come up on 127.0.0.1:{self.port}: {exc}\n"
                                      f"{log}")
+
+    def _write_wrong_keytab(self) -> None:
+        # kvno 2 is the real key's (addprinc -randkey, then ktadd): same name and version,
+        # another key.
+        self._run([find_program("ktutil")],
+                  stdin=f"addent -password -p HTTP/localhost@{self.realm} -k 2 "
+                        "-e aes256-cts-hmac-sha1-96\nnot-the-service-key\n"
+                        f"wkt {self.p.wrong_keytab}\nquit\n")
+        _chown_httpd(self.p.wrong_keytab, 0o600)
 
     def _log_tail(self) -> str:
         out = []
@@ -285,6 +307,20 @@ class Realm(procs.GroupProcess):
         r = subprocess.run([find_program("klist"), "-f"], capture_output=True, text=True,
                            timeout=30, env=self.client_env(ccache))
         return r.stdout + r.stderr
+
+
+def lent_files(realm: Realm) -> list[str]:
+    """What MemSessionDelegationDir holds now."""
+    return sorted(p.name for p in realm.p.delegation_dir.iterdir())
+
+
+def wait_lent_dir_empty(realm: Realm, deadline_s: float = 5.0) -> None:
+    """The lent ccache is removed by the request pool's cleanup, just after the response."""
+    try:
+        procs.wait_until("MemSessionDelegationDir empty", lambda: not lent_files(realm) or None,
+                         deadline_s)
+    except procs.NotReady:
+        raise AssertionError(f"lent ccache(s) left behind after the request: {lent_files(realm)}")
 
 
 # -- curl as the Negotiate client --------------------------------------------------------------

@@ -282,6 +282,9 @@ def kerberos_locations(c: Components, p: Paths) -> str:
     deleg = f"    GssapiDelegCcacheDir {d / 'deleg'}\n"
     lend = f"    MemSessionDelegationDir {d / 'lent'}\n"
     off = "    MemSessionCookieSecure Off\n"
+    kdc_realm = "MEMSESSION.TEST"  # harness/kdc.py's REALM
+    form = (f"    MemSessionKerberosRealm {kdc_realm}\n"
+            f"    MemSessionKerberosKeytab {d / 'http.keytab'}\n" + off)
 
     def loc(path: str, body: str) -> str:
         return f"<Location {path}>\n{body}</Location>\n"
@@ -299,6 +302,16 @@ def kerberos_locations(c: Components, p: Paths) -> str:
         loc("/krb/nodeleg-app", "    AuthType MemSession\n    Require valid-user\n"
             "    MemSessionUnauthenticated 401\n" + off),
         loc("/krb/negotiate-app", gss + "    MemSession On\n" + off),
+        # password logins through Kerberos in-process (test_kerberos_form_login.py)
+        loc("/krb/form-login", "    SetHandler memsession-login-form\n" + form),
+        loc("/krb/form-login-and-file", "    SetHandler memsession-login-form\n" + form
+            + f'    MemSessionPasswordProvider file\n    AuthUserFile "{p.htpasswd}"\n'),
+        loc("/krb/form-login-wrong-key", "    SetHandler memsession-login-form\n"
+            f"    MemSessionKerberosRealm {kdc_realm}\n"
+            f"    MemSessionKerberosKeytab {d / 'wrong.keytab'}\n" + off),
+        loc("/krb/form-login-no-keytab", "    SetHandler memsession-login-form\n"
+            f"    MemSessionKerberosRealm {kdc_realm}\n"
+            f"    MemSessionKerberosKeytab {d / 'no-such.keytab'}\n" + off),
         loc("/krb/browser-app", "    AuthType MemSession\n    Require valid-user\n"
             "    MemSessionUnauthenticated auto\n    MemSessionLoginURL /krb/login\n"
             "    MemSessionDelegation On\n" + lend + off),

@@ -1,0 +1,141 @@
+"""memsession-login-form with MemSessionKerberosRealm: httpd checks the password by asking the
+throwaway realm's KDC for a TGT (libkrb5 in process), proves the answer with the service keytab,
+and the TGT then rides the session to the backend like delegated credentials."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+
+import pytest
+
+from harness import kdc, procs
+from harness.derivation import record_key
+from harness.http import location_path
+
+pytestmark = pytest.mark.module
+
+ALICE = f"alice@{kdc.REALM}"
+
+
+def form(client, path: str, user: str, password: str, ret: str | None = None):
+    fields = {"user": user, "password": password}
+    if ret is not None:
+        fields["return"] = ret
+    return client.post(path, body=urllib.parse.urlencode(fields),
+                       headers={"Content-Type": "application/x-www-form-urlencoded",
+                                "Origin": client.origin})
+
+
+def login(client, user: str = "alice", path: str = "/krb/form-login") -> str:
+    r = form(client, path, user, kdc.PASSWORDS[user.split("@")[0]], ret="/krb/app/krb.cgi")
+    assert r.status == 303, r.describe()
+    assert location_path(r, client.origin) == "/krb/app/krb.cgi"
+    cookie = r.cookie("memsession")
+    assert cookie is not None and cookie.has("httponly"), r.describe()
+    return cookie.value
+
+
+def app(client, cookie: str, path: str = "/krb/app/krb.cgi"):
+    r = client.get(path, cookie=cookie)
+    assert r.status == 200, r.describe()
+    return r.env()
+
+
+def logged_since(httpd, offset: int, text: str) -> bool:
+    return text in httpd.p.error_log.read_text(errors="replace")[offset:]
+
+
+def test_a_password_login_carries_a_tgt_to_the_backend(client, realm):
+    cookie = login(client)
+    env = app(client, cookie)
+    assert env["REMOTE_USER"] == ALICE, "named as a Negotiate login names the principal"
+    assert app(client, cookie, "/app/env.cgi")["MEMSESSION_LOGIN_AUTH_TYPE"] == "Form"
+    assert env["KLIST_S"] == "KLIST_OK", env
+    assert f"Default principal: {ALICE}" in env["KLIST"], env["KLIST"]
+    assert f"krbtgt/{kdc.REALM}@{kdc.REALM}" in env["KLIST"], env["KLIST"]
+    kdc.wait_lent_dir_empty(realm)
+
+
+def test_the_realm_may_be_typed(client):
+    env = app(client, login(client, user=ALICE))
+    assert env["REMOTE_USER"] == ALICE
+
+
+def test_the_store_holds_the_tgt_sealed_and_logout_removes_it(client, store):
+    cookie = login(client)
+    record = store.get(record_key(cookie))
+    assert record is not None and len(record) > 500, f"no TGT-sized record: {record!r}"
+    assert b"alice" not in record and b"krbtgt" not in record, "the record must be encrypted"
+    r = client.post("/logout", cookie=cookie, headers={"Origin": client.origin})
+    assert r.status in (200, 303), r.describe()
+    assert store.get(record_key(cookie)) is None
+    assert client.get("/krb/app/krb.cgi", cookie=cookie).status == 401
+
+
+def test_wrong_password_and_unknown_principal_look_the_same(client, realm):
+    wrong = form(client, "/krb/form-login", "alice", "not-her-password")
+    unknown = form(client, "/krb/form-login", "mallory", "whatever")
+    for r in (wrong, unknown):
+        assert r.status == 401, r.describe()
+        assert r.headers_all("Set-Cookie") == []
+    assert wrong.body == unknown.body, "the answer must not tell which part was wrong"
+    # the KDC itself was asked, and said no
+    log = realm.p.kdc_log.read_text(errors="replace")
+    assert f"mallory@{kdc.REALM}" in log and "CLIENT_NOT_FOUND" in log, log[-2000:]
+
+
+def test_another_realm_is_never_asked(client, realm):
+    r = form(client, "/krb/form-login", "alice@EVIL.TEST", "alice-krb-pw")
+    assert r.status == 401, r.describe()
+    assert "EVIL.TEST" not in realm.p.kdc_log.read_text(errors="replace")
+
+
+def test_a_tgt_the_keytab_cannot_prove_is_refused(client, httpd):
+    """A KDC that is not the realm's cannot encrypt a ticket for our service key: here the
+    keytab holds another key under the service's name, which fails the same check."""
+    offset = len(httpd.p.error_log.read_text(errors="replace"))
+    r = form(client, "/krb/form-login-wrong-key", "alice", kdc.PASSWORDS["alice"])
+    assert r.status == 401, r.describe()
+    assert r.headers_all("Set-Cookie") == []
+    assert logged_since(httpd, offset, "could not be verified with the keytab")
+
+
+def test_a_missing_keytab_is_a_logged_server_error(client, httpd):
+    offset = len(httpd.p.error_log.read_text(errors="replace"))
+    r = form(client, "/krb/form-login-no-keytab", "alice", kdc.PASSWORDS["alice"])
+    assert r.status == 500, r.describe()
+    assert r.headers_all("Set-Cookie") == []
+    assert logged_since(httpd, offset, "MemSessionKerberosKeytab")
+
+
+def test_providers_named_beside_the_realm_are_asked_first(client):
+    path = "/krb/form-login-and-file"
+    # alice is in the AuthUserFile: the file decides, and there is no TGT
+    r = form(client, path, "alice", "alicepw", ret="/krb/app/krb.cgi")
+    assert r.status == 303, r.describe()
+    env = app(client, r.cookie("memsession").value)
+    assert env["REMOTE_USER"] == "alice"
+    assert env["KLIST_S"] == "KLIST_FAILED", env
+    # ... so her Kerberos password does not get past the file
+    assert form(client, path, "alice", kdc.PASSWORDS["alice"]).status == 401
+    # carol is not in the file: the KDC is asked
+    env = app(client, login(client, user="carol", path=path))
+    assert env["REMOTE_USER"] == f"carol@{kdc.REALM}"
+    assert env["KLIST_S"] == "KLIST_OK", env
+
+
+def test_the_session_ends_with_the_tgt(client):
+    """carol's tickets last kdc.SHORT_LIFE_S; MemSessionCapToCredentials is On by default."""
+    started = time.time()
+    cookie = login(client, user=kdc.SHORT_LIFE_USER)
+    end = started + kdc.SHORT_LIFE_S
+    assert client.get("/krb/nodeleg-app/krb.cgi", cookie=cookie).status == 200
+    assert time.time() < end - 1, "the login took too long to see the session before its end"
+
+    def refused():
+        return client.get("/krb/nodeleg-app/krb.cgi", cookie=cookie).status == 401 or None
+
+    procs.wait_until("session refused after its TGT ended", refused, kdc.SHORT_LIFE_S + 10,
+                     interval_s=0.5)
+    assert time.time() >= end - 1.5, "the session ended long before its TGT"
