@@ -109,6 +109,17 @@ def test_a_missing_keytab_is_a_logged_server_error(client, httpd):
     assert logged_since(httpd, offset, "MemSessionKerberosKeytab")
 
 
+def test_no_kdc_answering_is_a_503_to_retry(client, httpd):
+    offset = len(httpd.p.error_log.read_text(errors="replace"))
+    started = time.monotonic()
+    r = form(client, "/krb/form-login-kdc-down", "alice", kdc.PASSWORDS["alice"])
+    assert r.status == 503, r.describe()
+    assert r.header("Retry-After") == "5"
+    assert r.headers_all("Set-Cookie") == []
+    assert time.monotonic() - started < 15, "a refused KDC connection should fail fast"
+    assert logged_since(httpd, offset, f"no KDC of realm {kdc.DOWN_REALM} answered")
+
+
 def test_providers_named_beside_the_realm_are_asked_first(client):
     path = "/krb/form-login-and-file"
     # alice is in the AuthUserFile: the file decides, and there is no TGT

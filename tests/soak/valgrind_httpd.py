@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """`make valgrind`: httpd -X (one process) with the module under valgrind memcheck, serving a
 few hundred requests of every kind (logins, valid and hostile cookies, logouts, form logins,
-CSRF refusals), then stopped. Fails on any memcheck error or definite leak with a stack frame
+password logins through the throwaway realm's KDC, CSRF refusals), then stopped. Fails on any memcheck error or definite leak with a stack frame
 in the module; errors elsewhere (httpd, APR) are counted and reported.
 
 Memcheck is first shown to work: a planted invalid read in a small C program must be reported.
@@ -24,6 +24,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 
 from harness import components as comp  # noqa: E402
+from harness import kdc, site  # noqa: E402
 from harness import procs  # noqa: E402
 from harness.backend import EchoBackend  # noqa: E402
 from harness.http import basic  # noqa: E402
@@ -107,6 +108,18 @@ def exercise(client) -> int:
         r = client.get("/redir/page?x=%0d%0a", headers={"Accept": "text/html"})
         assert r.status in (302, 303), r.describe()
         n += 3
+    for user, password, path, status in [
+        ("alice", kdc.PASSWORDS["alice"], "/krb/form-login", 303),
+        ("alice", "wrong", "/krb/form-login", 401),
+        ("mallory", "x", "/krb/form-login", 401),
+        ("alice", kdc.PASSWORDS["alice"], "/krb/form-login-wrong-key", 401),
+        ("alice", kdc.PASSWORDS["alice"], "/krb/form-login-no-keytab", 500),
+    ] * 4:
+        r = client.post(path, body=f"user={user}&password={password}".encode(),
+                        headers={"Content-Type": "application/x-www-form-urlencoded",
+                                 "Origin": client.origin})
+        assert r.status == status, r.describe()
+        n += 1
     for c in cookies[:10]:
         r = client.post("/logout", cookie=c, headers={"Origin": client.origin}, body=b"")
         assert r.status == 303, r.describe()
@@ -129,10 +142,14 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="memsession-vg-"))
     memcached = MemcachedServer(c.memcached, root)
     backend = EchoBackend()
+    realm = None
     proc = None
     try:
         prove_memcheck(valgrind, root)
         paths = prepare_root(c, root)
+        realm = kdc.Realm(site.realm_dir(paths))
+        site.write_kerberos_files(paths)
+        realm.start()
         memcached.start()
         backend.start()
         httpd = Httpd(c, paths, backend.port)
@@ -143,7 +160,7 @@ def main() -> int:
                             "--show-leak-kinds=definite,indirect", "--num-callers=40", "--vgdb=no",
                             f"--log-file={vg_log}", c.apache2, "-X", "-d", str(root), "-f",
                             str(paths.conf)], str(root / "logs" / "httpd.stdout"),
-                           cwd=str(root))
+                           cwd=str(root), env={**os.environ, **realm.server_env()})
         client = httpd.client
 
         def ready() -> bool:
@@ -175,6 +192,8 @@ def main() -> int:
             procs.kill_group(proc)
         backend.stop()
         memcached.stop()
+        if realm is not None:
+            realm.stop()
         if not comp.truthy(os.environ.get("MEMSESSION_KEEP_TMP")):
             shutil.rmtree(root, ignore_errors=True)
 

@@ -24,6 +24,8 @@ PASSWORDS = {"alice": "alice-krb-pw", "bob": "bob-krb-pw", "carol": "carol-krb-p
 # carol's tickets last SHORT_LIFE_S at most (a password login's TGT caps its session).
 SHORT_LIFE_USER = "carol"
 SHORT_LIFE_S = 8
+# A realm whose only KDC is a loopback port nothing listens on.
+DOWN_REALM = "DOWN.TEST"
 MASTER_PASSWORD = "memsession-throwaway-master"
 # The KDC's longest ticket; short enough that nothing outlives the run by much.
 MAX_LIFE = "1h"
@@ -154,6 +156,9 @@ class Realm(procs.GroupProcess):
     {r} = {{
         kdc = 127.0.0.1:{self.port}
         admin_server = 127.0.0.1:{self.port}
+    }}
+    {DOWN_REALM} = {{
+        kdc = 127.0.0.1:1
     }}
 
 [domain_realm]

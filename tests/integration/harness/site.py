@@ -309,6 +309,9 @@ def kerberos_locations(c: Components, p: Paths) -> str:
         loc("/krb/form-login-wrong-key", "    SetHandler memsession-login-form\n"
             f"    MemSessionKerberosRealm {kdc_realm}\n"
             f"    MemSessionKerberosKeytab {d / 'wrong.keytab'}\n" + off),
+        loc("/krb/form-login-kdc-down", "    SetHandler memsession-login-form\n"
+            "    MemSessionKerberosRealm DOWN.TEST\n"
+            f"    MemSessionKerberosKeytab {d / 'http.keytab'}\n" + off),
         loc("/krb/form-login-no-keytab", "    SetHandler memsession-login-form\n"
             f"    MemSessionKerberosRealm {kdc_realm}\n"
             f"    MemSessionKerberosKeytab {d / 'no-such.keytab'}\n" + off),
