@@ -5,7 +5,8 @@
 #   an MIT KDC for the realm DEMO.MEMSESSION.TEST (alice, HTTP/localhost and its keytab),
 #   memcached on a UNIX socket, httpd with mod_auth_gssapi at /login and this module behind.
 # Then: kinit -> curl --negotiate /login -> cookie -> a CGI showing REMOTE_USER and klist of
-# the delegated ccache -> logout -> 401.
+# the delegated ccache -> logout -> 401; then, with no ticket at all, a password form checked
+# by the KDC from inside httpd (MemSessionKerberosRealm), whose TGT rides the session too.
 #
 #   DEMO_WAIT=1 demo/demo.sh   keep everything running at the end until you press Enter
 #
@@ -139,7 +140,7 @@ echo "REMOTE_USER=\$REMOTE_USER"
 echo "AUTH_TYPE=\$AUTH_TYPE"
 echo "KRB5CCNAME=\${KRB5CCNAME:-}"
 [ -n "\${KRB5CCNAME:-}" ] && echo "ccache file: \$(stat -c '%a %U' "\${KRB5CCNAME#FILE:}")"
-echo "--- klist (the credentials alice delegated at login, lent to this request):"
+echo "--- klist (the credentials stored with the session, lent to this request):"
 klist -f 2>&1
 CGI
 chmod 0755 "$work/cgi-bin/whoami.cgi"
@@ -197,6 +198,14 @@ ScriptAlias /app/whoami "$work/cgi-bin/whoami.cgi"
     Require valid-user
 </Location>
 
+# No ticket on the client: a password form checked by the realm's KDC (libkrb5 in httpd);
+# the TGT it yields is stored with the session like delegated credentials.
+<Location /login-password>
+    SetHandler memsession-login-form
+    MemSessionKerberosRealm $realm
+    MemSessionKerberosKeytab $krb/http.keytab
+</Location>
+
 <Location /logout>
     SetHandler memsession-logout
     MemSessionLogoutRedirect /
@@ -237,6 +246,17 @@ step "8. log out (POST from this site): the session and its stored credentials a
 show curl -s $R -o /dev/null -w '%{http_code} -> %{redirect_url}\n' -X POST -H "Origin: $base" \
     -H "Cookie: $cookie" "$base/logout"
 show curl -s $R -o /dev/null -w '%{http_code}\n' -H "Cookie: $cookie" "$base/app/whoami"
+
+step "9. no ticket at all: a password form, checked by asking the KDC from inside httpd"
+kdestroy -q 2>/dev/null || true
+show curl -s $R -o /dev/null -D "$work/form.headers" -X POST -H "Origin: $base" \
+    --data-urlencode user=alice --data-urlencode "password=$alice_pw" \
+    --data-urlencode return=/app/whoami "$base/login-password"
+grep -i -E '^(HTTP|location|set-cookie)' "$work/form.headers" | sed 's/^/   /'
+cookie=$(sed -n 's/^[Ss]et-[Cc]ookie: \(memsession=[^;]*\).*/\1/p' "$work/form.headers" | tr -d '\r')
+[ -n "$cookie" ] || die "the password login set no cookie; see $work/logs/error.log"
+say "the session carries the TGT the KDC issued to httpd, lent to the backend as in step 7:"
+show curl -s $R -H "Cookie: $cookie" "$base/app/whoami"
 
 step "done — the module's log lines:"
 grep auth_memsession "$work/logs/error.log" | sed 's/^/   /' | tail -n 8

@@ -1,4 +1,5 @@
-//! The MIT ccache parser on arbitrary bytes: never panics, and what it accepts is consistent.
+//! The MIT ccache parser on arbitrary bytes, and the cache built around one serialized
+//! credential: never panics, and what either accepts is consistent.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,6 +12,12 @@ mod ccache;
 use ccache::MAX_CCACHE_BYTES;
 
 fuzz_target!(|data: &[u8]| {
+    // The same bytes read as one serialized credential (a password login's TGT).
+    if let Ok(file) = ccache::file_with_credential(data) {
+        let rebuilt = ccache::parse(&file).expect("a cache we built parses");
+        assert_eq!(rebuilt.credentials.len(), 1);
+        assert_eq!(rebuilt.default_principal, rebuilt.credentials[0].client);
+    }
     let Ok(cache) = ccache::parse(data) else {
         return;
     };
