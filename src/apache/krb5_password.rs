@@ -7,7 +7,7 @@
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::ptr;
 
-use super::krb5_bindings as k5;
+use super::bindings::krb5 as k5;
 use crate::krb5::ccache;
 
 /// A verified TGT.
@@ -47,7 +47,7 @@ pub fn obtain_tgt(
     let client = context.parse_principal(principal)?;
     let mut creds = Creds::new(&context);
     let options = InitCredsOptions::new(&context)?;
-    let mut secret = Secret::new(password)
+    let secret = Secret::new(password)
         .ok_or_else(|| Failure::Refused("the password holds a NUL character".into()))?;
     // SAFETY: every pointer is a live handle owned by a guard above; no prompter, so libkrb5
     // never asks anything (an expired password is an error, not a change dialog).
@@ -64,7 +64,7 @@ pub fn obtain_tgt(
             options.raw,
         )
     };
-    secret.wipe();
+    drop(secret); // wiped as soon as libkrb5 is done with it
     match code {
         0 => {}
         k5::KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN => return Err(Failure::UnknownPrincipal),
@@ -356,17 +356,13 @@ impl Secret {
     fn as_ptr(&self) -> *const c_char {
         self.0.as_ptr().cast()
     }
-
-    fn wipe(&mut self) {
-        for byte in self.0.iter_mut() {
-            // SAFETY: a valid, exclusively borrowed byte; volatile so the wipe is not elided.
-            unsafe { ptr::write_volatile(byte, 0) };
-        }
-    }
 }
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        self.wipe();
+        for byte in self.0.iter_mut() {
+            // SAFETY: a valid, exclusively borrowed byte; volatile so the wipe is not elided.
+            unsafe { ptr::write_volatile(byte, 0) };
+        }
     }
 }

@@ -8,7 +8,6 @@ mod config_entries;
 mod delegation;
 mod handlers;
 mod hooks;
-mod krb5_bindings;
 mod krb5_password;
 mod lifecycle;
 mod log;

@@ -1,9 +1,10 @@
 //! The session model over memcached: create, validate, delete and revoke sessions.
 //!
 //! Steady state is one store round trip per request: a multi-get of the record, the global
-//! epoch and the user's epoch (pipelined with other threads' at the same moment). The user's epoch key depends on the user, which is only known
-//! once the record is opened, so each process remembers (bounded) which epoch key belongs to
-//! which record key: that mapping never changes for a session's life. The first request a
+//! epoch and the user's epoch (pipelined with other threads' at the same moment). The user's
+//! epoch key depends on the user, which is only known once the record is opened, so each
+//! process remembers (bounded) which epoch key belongs to which record key: that mapping
+//! never changes for a session's life. The first request a
 //! process sees for a session pays a second round trip; every later one does not.
 mod epochs;
 mod known_sessions;

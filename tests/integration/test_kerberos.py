@@ -57,10 +57,6 @@ def cookie_only(r: kdc.CurlResult) -> bool:
     return r.statuses == [200] and r.sent_authorization() == [None]
 
 
-lent_files = kdc.lent_files
-wait_lent_dir_empty = kdc.wait_lent_dir_empty
-
-
 # -- login at /krb/login -----------------------------------------------------------------------
 
 def test_login_challenges_with_negotiate(neg):
@@ -133,7 +129,7 @@ def test_delegated_credentials_reach_the_backend_in_a_private_file(krb_login, ne
     assert env["KLIST_S"] == "KLIST_OK", env
     assert f"Default principal: {USER}" in env["KLIST"], env["KLIST"]
     assert f"krbtgt/{kdc.REALM}@{kdc.REALM}" in env["KLIST"], env["KLIST"]
-    wait_lent_dir_empty(realm)
+    kdc.wait_lent_dir_empty(realm)
     assert not Path(ccname[len("FILE:"):]).exists()
 
 
@@ -145,14 +141,14 @@ def test_each_request_gets_its_own_file_and_none_survive(krb_login, neg, realm):
         assert env["KLIST_S"] == "KLIST_OK", env
         names.add(env["KRB5CCNAME"])
     assert len(names) == 3, names
-    wait_lent_dir_empty(realm)
+    kdc.wait_lent_dir_empty(realm)
 
 
 def test_delegated_ccache_is_removed_when_the_backend_fails(krb_login, neg, realm):
     cookie = krb_login()
     r = neg("/krb/app/no-such-file", negotiate=False, cookie=cookie)
     assert r.status == 404, r.describe()
-    wait_lent_dir_empty(realm)
+    kdc.wait_lent_dir_empty(realm)
 
 
 def test_login_without_delegation_lends_nothing(krb_login, neg, realm):
@@ -161,7 +157,7 @@ def test_login_without_delegation_lends_nothing(krb_login, neg, realm):
     assert env["REMOTE_USER"] == USER
     assert env["KRB5CCNAME"] == "", env
     assert env["KLIST_S"] == "KLIST_FAILED", env
-    assert lent_files(realm) == []
+    assert kdc.lent_files(realm) == []
 
 
 def test_gssapi_deleg_dir_is_private_to_www_data(krb_login, realm):

@@ -42,8 +42,14 @@ def app(client, cookie: str, path: str = "/krb/app/krb.cgi"):
     return r.env()
 
 
-def logged_since(httpd, offset: int, text: str) -> bool:
-    return text in httpd.p.error_log.read_text(errors="replace")[offset:]
+def refused_login(client, httpd, path: str, status: int):
+    """A right password posted to `path`, refused with `status` and no session: the answer,
+    and what httpd logged meanwhile."""
+    offset = httpd.error_log.size()
+    r = form(client, path, "alice", kdc.PASSWORDS["alice"])
+    assert r.status == status, r.describe()
+    assert r.headers_all("Set-Cookie") == []
+    return r, "\n".join(httpd.error_log.since(offset))
 
 
 def test_a_password_login_carries_a_tgt_to_the_backend(client, realm):
@@ -94,30 +100,21 @@ def test_another_realm_is_never_asked(client, realm):
 def test_a_tgt_the_keytab_cannot_prove_is_refused(client, httpd):
     """A KDC that is not the realm's cannot encrypt a ticket for our service key: here the
     keytab holds another key under the service's name, which fails the same check."""
-    offset = len(httpd.p.error_log.read_text(errors="replace"))
-    r = form(client, "/krb/form-login-wrong-key", "alice", kdc.PASSWORDS["alice"])
-    assert r.status == 401, r.describe()
-    assert r.headers_all("Set-Cookie") == []
-    assert logged_since(httpd, offset, "could not be verified with the keytab")
+    _, log = refused_login(client, httpd, "/krb/form-login-wrong-key", 401)
+    assert "could not be verified with the keytab" in log
 
 
 def test_a_missing_keytab_is_a_logged_server_error(client, httpd):
-    offset = len(httpd.p.error_log.read_text(errors="replace"))
-    r = form(client, "/krb/form-login-no-keytab", "alice", kdc.PASSWORDS["alice"])
-    assert r.status == 500, r.describe()
-    assert r.headers_all("Set-Cookie") == []
-    assert logged_since(httpd, offset, "MemSessionKerberosKeytab")
+    _, log = refused_login(client, httpd, "/krb/form-login-no-keytab", 500)
+    assert "MemSessionKerberosKeytab" in log
 
 
 def test_no_kdc_answering_is_a_503_to_retry(client, httpd):
-    offset = len(httpd.p.error_log.read_text(errors="replace"))
     started = time.monotonic()
-    r = form(client, "/krb/form-login-kdc-down", "alice", kdc.PASSWORDS["alice"])
-    assert r.status == 503, r.describe()
+    r, log = refused_login(client, httpd, "/krb/form-login-kdc-down", 503)
     assert r.header("Retry-After") == "5"
-    assert r.headers_all("Set-Cookie") == []
     assert time.monotonic() - started < 15, "a refused KDC connection should fail fast"
-    assert logged_since(httpd, offset, f"no KDC of realm {kdc.DOWN_REALM} answered")
+    assert f"no KDC of realm {kdc.DOWN_REALM} answered" in log
 
 
 def test_providers_named_beside_the_realm_are_asked_first(client):

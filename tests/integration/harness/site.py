@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import kdc
 from .components import Components
 
 USERS = {"alice": "alicepw", "bob": "bobpw"}
@@ -282,9 +283,11 @@ def kerberos_locations(c: Components, p: Paths) -> str:
     deleg = f"    GssapiDelegCcacheDir {d / 'deleg'}\n"
     lend = f"    MemSessionDelegationDir {d / 'lent'}\n"
     off = "    MemSessionCookieSecure Off\n"
-    kdc_realm = "MEMSESSION.TEST"  # harness/kdc.py's REALM
-    form = (f"    MemSessionKerberosRealm {kdc_realm}\n"
-            f"    MemSessionKerberosKeytab {d / 'http.keytab'}\n" + off)
+
+    def password_form(realm: str = kdc.REALM, keytab: str = "http.keytab") -> str:
+        return ("    SetHandler memsession-login-form\n"
+                f"    MemSessionKerberosRealm {realm}\n"
+                f"    MemSessionKerberosKeytab {d / keytab}\n" + off)
 
     def loc(path: str, body: str) -> str:
         return f"<Location {path}>\n{body}</Location>\n"
@@ -303,18 +306,12 @@ def kerberos_locations(c: Components, p: Paths) -> str:
             "    MemSessionUnauthenticated 401\n" + off),
         loc("/krb/negotiate-app", gss + "    MemSession On\n" + off),
         # password logins through Kerberos in-process (test_kerberos_form_login.py)
-        loc("/krb/form-login", "    SetHandler memsession-login-form\n" + form),
-        loc("/krb/form-login-and-file", "    SetHandler memsession-login-form\n" + form
+        loc("/krb/form-login", password_form()),
+        loc("/krb/form-login-and-file", password_form()
             + f'    MemSessionPasswordProvider file\n    AuthUserFile "{p.htpasswd}"\n'),
-        loc("/krb/form-login-wrong-key", "    SetHandler memsession-login-form\n"
-            f"    MemSessionKerberosRealm {kdc_realm}\n"
-            f"    MemSessionKerberosKeytab {d / 'wrong.keytab'}\n" + off),
-        loc("/krb/form-login-kdc-down", "    SetHandler memsession-login-form\n"
-            "    MemSessionKerberosRealm DOWN.TEST\n"
-            f"    MemSessionKerberosKeytab {d / 'http.keytab'}\n" + off),
-        loc("/krb/form-login-no-keytab", "    SetHandler memsession-login-form\n"
-            f"    MemSessionKerberosRealm {kdc_realm}\n"
-            f"    MemSessionKerberosKeytab {d / 'no-such.keytab'}\n" + off),
+        loc("/krb/form-login-wrong-key", password_form(keytab="wrong.keytab")),
+        loc("/krb/form-login-kdc-down", password_form(realm=kdc.DOWN_REALM)),
+        loc("/krb/form-login-no-keytab", password_form(keytab="no-such.keytab")),
         loc("/krb/browser-app", "    AuthType MemSession\n    Require valid-user\n"
             "    MemSessionUnauthenticated auto\n    MemSessionLoginURL /krb/login\n"
             "    MemSessionDelegation On\n" + lend + off),
