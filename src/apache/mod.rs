@@ -2,6 +2,8 @@
 //! from Apache. Raw pointers become typed, lifetime-bound views once, where they enter
 //! (`Request`, `Pool`); every `extern "C"` entry runs inside `boundary::guard`, so a panic
 //! becomes a logged 500 (or an error message for a directive) and never crosses into C.
+//! libkrb5, the other C library the module calls (password logins through Kerberos), is
+//! reached from here too (`krb5_password`), so every `unsafe` stays in this one layer.
 mod bindings;
 mod boundary;
 mod config_entries;
