@@ -1,6 +1,8 @@
 //! Which Kerberos principal a login form's user name stands for (`MemSessionKerberosRealm`).
 //! Users type `alice` or `alice@REALM`; only the configured realm is ever asked, so a form
-//! cannot send the password to another realm's KDC.
+//! cannot send the password to another realm's KDC. The realm may be typed in any case (people
+//! used to Active Directory type `alice@example.com`): the principal takes the configured
+//! spelling, which is the realm the KDC is asked about either way.
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum NameRefusal {
@@ -14,7 +16,7 @@ pub enum NameRefusal {
 /// The principal to ask `realm`'s KDC for.
 pub fn principal_for(user: &str, realm: &str) -> Result<String, NameRefusal> {
     let name = match user.rsplit_once('@') {
-        Some((name, typed)) if typed == realm => name,
+        Some((name, typed)) if typed.eq_ignore_ascii_case(realm) => name,
         Some(_) => return Err(NameRefusal::OtherRealm),
         None => user,
     };
@@ -51,8 +53,19 @@ mod tests {
     }
 
     #[test]
+    fn the_realm_may_be_typed_in_any_case_and_takes_the_configured_spelling() {
+        for user in ["alice@example.test", "alice@Example.Test"] {
+            assert_eq!(
+                principal_for(user, REALM).unwrap(),
+                "alice@EXAMPLE.TEST",
+                "{user}"
+            );
+        }
+    }
+
+    #[test]
     fn another_realm_is_never_asked() {
-        for user in ["alice@EVIL.TEST", "alice@example.test", "alice@"] {
+        for user in ["alice@EVIL.TEST", "alice@example.test.evil", "alice@"] {
             assert_eq!(
                 principal_for(user, REALM),
                 Err(NameRefusal::OtherRealm),

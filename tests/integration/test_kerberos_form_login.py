@@ -63,9 +63,11 @@ def test_a_password_login_carries_a_tgt_to_the_backend(client, realm):
     kdc.wait_lent_dir_empty(realm)
 
 
-def test_the_realm_may_be_typed(client):
+def test_the_realm_may_be_typed_in_any_case(client):
     env = app(client, login(client, user=ALICE))
     assert env["REMOTE_USER"] == ALICE
+    env = app(client, login(client, user=f"alice@{kdc.REALM.lower()}"))
+    assert env["REMOTE_USER"] == ALICE, "the principal takes the configured realm's spelling"
 
 
 def test_the_store_holds_the_tgt_sealed_and_logout_removes_it(client, store):
