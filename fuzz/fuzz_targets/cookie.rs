@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
     let header = String::from_utf8_lossy(rest);
 
     let values: Vec<&str> = cookie::values(&header, name).collect();
+    assert_eq!(values, by_chars(&header, name), "the byte search splits as chars do");
     for v in &values {
         // Every value is a substring of the header and carries no separator.
         assert!(header.contains(v));
@@ -52,3 +53,19 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(lookup(None, name), CookieLookup::Absent);
 });
+
+/// The parser as first written, one character at a time: the byte search must agree with it.
+fn by_chars<'h>(header: &'h str, name: &str) -> Vec<&'h str> {
+    let ows: &[char] = &[' ', '\t'];
+    header
+        .split([';', ','])
+        .filter_map(|pair| pair.split_once('='))
+        .filter(|(n, _)| n.trim_matches(ows) == name)
+        .map(|(_, v)| {
+            let v = v.trim_matches(ows);
+            v.strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v)
+        })
+        .collect()
+}
