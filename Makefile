@@ -7,7 +7,7 @@
 #   make fuzz       each cargo-fuzz target for FUZZ_SECONDS (not part of make test)
 #   make soak       a long run on one session, children's memory at start and end
 #   make sanitize   the unit tests under AddressSanitizer (leaks and invalid accesses)
-#   make valgrind   httpd -X with the module under valgrind memcheck for a few hundred requests
+#   make valgrind   httpd -X with the module under valgrind memcheck (also run by make test)
 APXS       ?= apxs
 PROFILE    ?= release
 MODULE     := build/mod_auth_memsession.so
@@ -61,6 +61,7 @@ integration-test: $(MODULE) $(TEST_MODULE)
 test: deps
 	$(MAKE) unit-test
 	$(MAKE) integration-test
+	$(MAKE) valgrind
 
 # Contenders side by side (see bench/bench.py); BENCH_ARGS="--rounds 1 --seconds 3" for a quick look.
 bench: deps $(MODULE) build/negotiate_load
