@@ -42,7 +42,7 @@ fn trim_ows(s: &str) -> &str {
 /// The first pair of `header`, and the rest after its delimiter: `;`, or `,` where Apache
 /// joined repeated headers. Two single-byte searches (memchr) rather than one search for
 /// either character, which decodes every character: on a 1 KB header of other applications'
-/// cookies, which every request carries, 1.0 µs against 1.3 (callgrind: 40% fewer
+/// cookies, as browsers send with every request, 1.0 µs against 1.3 (callgrind: 40% fewer
 /// instructions).
 fn first_pair(header: &str) -> (&str, &str) {
     let end = header.find(';').unwrap_or(header.len());
