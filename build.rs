@@ -75,7 +75,8 @@ fn main() {
             "ap_auth_type|ap_auth_name|ap_construct_url|ap_set_content_type|ap_rwrite|ap_rflush",
         )
         .allowlist_function("ap_get_server_name_for_url|ap_get_server_port")
-        .allowlist_function("ap_allow_methods")
+        .allowlist_function("ap_allow_methods|ap_mpm_query")
+        .allowlist_var("AP_MPMQ_MAX_THREADS")
         .allowlist_function("apr_shm_(create|baseaddr_get|size_get)|apr_pool_userdata_(get|set)")
         .allowlist_function("ap_setup_client_block|ap_should_client_block|ap_get_client_block")
         .allowlist_var("REQUEST_CHUNKED_DECHUNK")

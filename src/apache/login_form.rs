@@ -4,6 +4,8 @@
 //! (`MemSessionKerberosRealm`), whose TGT is sealed in the session like delegated credentials.
 //! Bad credentials get a 401 that does not say which part was wrong.
 use std::ffi::c_int;
+use std::sync::OnceLock;
+use std::time::Instant;
 
 use super::handlers::{finish_login, no_store};
 use super::hooks::{hints, same_site_or_trusted};
@@ -13,6 +15,7 @@ use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
 use crate::flow::query;
+use crate::krb5::kdc_guard::{Admission, Asking, KdcGuard, UNREACHABLE_INTERVAL};
 use crate::krb5::login_name::{self, NameRefusal};
 use crate::web::{form, navigation};
 
@@ -156,7 +159,15 @@ fn kerberos(
             return Ok(Verdict::Refused);
         }
     };
-    match krb5_password::obtain_tgt(&principal, password, realm, keytab) {
+    let asking = leave_to_ask_kdc(request, realm, &principal)?;
+    let result = krb5_password::obtain_tgt(&principal, password, realm, keytab);
+    match &result {
+        Err(Failure::Unreachable(_)) => asking.unreachable(Instant::now()),
+        // Not the KDC's doing: no verdict on it.
+        Err(Failure::Keytab(_) | Failure::Other(_)) => drop(asking),
+        _ => asking.answered(),
+    }
+    match result {
         Ok(tgt) => {
             let credentials = crate::flow::credentials::from_ccache_bytes(tgt.ccache);
             if let Some(problem) = &credentials.problem {
@@ -200,8 +211,7 @@ fn kerberos(
                 Level::Error,
                 format_args!("login form: no KDC of realm {realm} answered: {why}"),
             );
-            request.set_header(Headers::ErrOut, "Retry-After", "5");
-            Err(status::SERVICE_UNAVAILABLE)
+            Err(unavailable(request))
         }
         Err(Failure::Other(why)) => {
             request.log(
@@ -211,6 +221,43 @@ fn kerberos(
             Err(status::INTERNAL_SERVER_ERROR)
         }
     }
+}
+
+/// Leave to ask `realm`'s KDC now, or the 503 that says to come back later.
+fn leave_to_ask_kdc(
+    request: &mut Request,
+    realm: &str,
+    principal: &str,
+) -> Result<Asking<'static>, c_int> {
+    let why_not = match kdc_guard().admit(realm, Instant::now()) {
+        Admission::Ask(asking) => return Ok(asking),
+        Admission::Busy => format!(
+            "{} password checks of this process already wait on a KDC (is realm {realm}'s KDC \
+             slow?); {principal} is answered 503 at once",
+            kdc_guard().limit()
+        ),
+        Admission::RecentlyUnreachable => format!(
+            "no KDC of realm {realm} answered a moment ago; not asking it again for up to {}s \
+             ({principal} is answered 503)",
+            UNREACHABLE_INTERVAL.as_secs()
+        ),
+    };
+    request.log(Level::Warning, format_args!("login form: {why_not}"));
+    Err(unavailable(request))
+}
+
+/// Password checks waiting on KDCs are bounded per process: a quarter of its request threads
+/// (at least one), so a silent KDC can never hold the workers cookie requests need.
+fn kdc_guard() -> &'static KdcGuard {
+    static GUARD: OnceLock<KdcGuard> = OnceLock::new();
+    GUARD.get_or_init(|| KdcGuard::new(super::mpm::threads_per_child() / 4))
+}
+
+/// 503: the realm's KDC cannot be asked now; worth trying again after the interval.
+fn unavailable(request: &mut Request) -> c_int {
+    let retry_after = UNREACHABLE_INTERVAL.as_secs().to_string();
+    request.set_header(Headers::ErrOut, "Retry-After", &retry_after);
+    status::SERVICE_UNAVAILABLE
 }
 
 fn refuse(request: &mut Request) -> c_int {

@@ -14,6 +14,7 @@ mod krb5_password;
 mod lifecycle;
 mod log;
 mod login_form;
+mod mpm;
 mod pool;
 mod request;
 mod server_state;

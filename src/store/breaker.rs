@@ -1,5 +1,6 @@
 //! A circuit breaker per memcached server, so a dead or hung server costs one timeout per
-//! interval instead of one per request.
+//! interval instead of one per request (and per Kerberos realm, for password logins: see
+//! `krb5::kdc_guard`).
 //!
 //! Closed: every operation goes through; failures in a row are counted, and any success resets
 //! the count. After `threshold` failures in a row the breaker opens for `interval`: operations

@@ -4,12 +4,14 @@ and the TGT then rides the session to the backend like delegated credentials."""
 
 from __future__ import annotations
 
+import http.client
+import threading
 import time
 import urllib.parse
 
 import pytest
 
-from harness import kdc, procs
+from harness import kdc, procs, site
 from harness.derivation import record_key
 from harness.http import location_path
 
@@ -111,12 +113,71 @@ def test_a_missing_keytab_is_a_logged_server_error(client, httpd):
     assert "MemSessionKerberosKeytab" in log
 
 
-def test_no_kdc_answering_is_a_503_to_retry(client, httpd):
+def test_no_kdc_answering_is_a_503_to_retry_and_the_realm_is_left_alone_a_while(client, httpd):
+    """Each child asks the dead realm once; until the interval is over its logins are answered
+    503 without asking again. The harness runs at most 16 children (MaxRequestWorkers), so of
+    20 logins at least 4 reach a child that has already asked."""
+    offset = httpd.error_log.size()
     started = time.monotonic()
-    r, log = refused_login(client, httpd, "/krb/form-login-kdc-down", 503)
-    assert r.header("Retry-After") == "5"
-    assert time.monotonic() - started < 15, "a refused KDC connection should fail fast"
-    assert f"no KDC of realm {kdc.DOWN_REALM} answered" in log
+    for _ in range(20):
+        r = form(client, "/krb/form-login-kdc-down", "alice", kdc.PASSWORDS["alice"])
+        assert r.status == 503, r.describe()
+        assert r.header("Retry-After") == "5"
+        assert r.headers_all("Set-Cookie") == []
+    assert time.monotonic() - started < 4, "the test must stay within the 5 s interval"
+    log = "\n".join(httpd.error_log.since(offset))
+    asked = log.count(f"no KDC of realm {kdc.DOWN_REALM} answered")
+    left_alone = log.count(f"no KDC of realm {kdc.DOWN_REALM} answered a moment ago")
+    assert asked - left_alone >= 1, log[-3000:]
+    assert left_alone >= 4, f"the realm was asked again within the interval:\n{log[-3000:]}"
+
+
+def silent_login(path: str, port: int, results: list) -> None:
+    """One password login that may wait on a silent KDC for libkrb5's ~25 s."""
+    started = time.monotonic()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        body = urllib.parse.urlencode({"user": "alice", "password": "whatever"})
+        conn.request("POST", path, body=body, headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": f"http://127.0.0.1:{port}", "Connection": "close"})
+        r = conn.getresponse()
+        r.read()
+        results.append((r.status, r.getheader("Retry-After"), time.monotonic() - started))
+    finally:
+        conn.close()
+
+
+def test_a_silent_kdc_holds_at_most_a_quarter_of_a_childs_workers(client, httpd, components):
+    """libkrb5 waits ~25 s on a KDC that takes connections and never answers; each waiting
+    login holds a worker. A child lets a quarter of its threads wait; logins beyond that get
+    a 503 at once, so cookie requests keep their workers through a KDC outage."""
+    if not components.threaded:
+        pytest.skip("prefork serves one request per child: there is no second worker to keep")
+    can_wait = site.THREADED_CHILDREN * (site.THREADS_PER_CHILD // 4)
+    cookie = login(client)
+    offset = httpd.error_log.size()
+    results: list = []
+    logins = [threading.Thread(target=silent_login,
+                               args=("/krb/form-login-kdc-silent", client.port, results))
+              for _ in range(can_wait + 4)]
+    for login_thread in logins:
+        login_thread.start()
+    time.sleep(2)
+    # meanwhile, the cookie requests of someone already logged in are served at once
+    started = time.monotonic()
+    assert client.get("/krb/nodeleg-app/krb.cgi", cookie=cookie).status == 200
+    assert time.monotonic() - started < 2
+    for login_thread in logins:
+        login_thread.join(60)
+    assert len(results) == len(logins), results
+    assert all(status == 503 and retry == "5" for status, retry, _ in results), results
+    at_once = [took for _, _, took in results if took < 2]
+    waited = [took for _, _, took in results if took >= 2]
+    assert len(waited) <= can_wait, results
+    assert len(at_once) >= 4, results
+    log = "\n".join(httpd.error_log.since(offset))
+    assert "password checks of this process already wait on a KDC" in log, log[-3000:]
 
 
 def test_providers_named_beside_the_realm_are_asked_first(client):

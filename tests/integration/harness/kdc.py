@@ -26,6 +26,8 @@ SHORT_LIFE_USER = "carol"
 SHORT_LIFE_S = 8
 # A realm whose only KDC is a loopback port nothing listens on.
 DOWN_REALM = "DOWN.TEST"
+# A realm whose only KDC takes connections and never answers: libkrb5 waits about 25 s.
+SILENT_REALM = "SILENT.TEST"
 MASTER_PASSWORD = "memsession-throwaway-master"
 # The KDC's longest ticket; short enough that nothing outlives the run by much.
 MAX_LIFE = "1h"
@@ -135,6 +137,10 @@ class Realm(procs.GroupProcess):
         self.port = 0
         self.proc: subprocess.Popen | None = None
         self._n = 0
+        # SILENT_REALM's KDC: connections complete in the backlog and are never read.
+        self.silent_kdc = socket.socket()
+        self.silent_kdc.bind(("127.0.0.1", 0))
+        self.silent_kdc.listen(64)
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -159,6 +165,9 @@ class Realm(procs.GroupProcess):
     }}
     {DOWN_REALM} = {{
         kdc = 127.0.0.1:1
+    }}
+    {SILENT_REALM} = {{
+        kdc = 127.0.0.1:{self.silent_kdc.getsockname()[1]}
     }}
 
 [domain_realm]

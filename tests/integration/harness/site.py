@@ -13,6 +13,10 @@ from pathlib import Path
 from . import kdc
 from .components import Components
 
+# Under the threaded MPMs (event, worker): this many children, of this many request threads.
+THREADED_CHILDREN = 2
+THREADS_PER_CHILD = 8
+
 USERS = {"alice": "alicepw", "bob": "bobpw"}
 
 # Trusted third-party origin configured on /trusted.
@@ -84,7 +88,8 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
         lines.append(f"LoadModule {name}_module {m}/mod_{name}.so")
     if c.threaded:
         lines += [f"LoadModule cgid_module {m}/mod_cgid.so", f'ScriptSock "{p.logs}/cgid.sock"',
-                  "StartServers 2", "ServerLimit 2", "ThreadsPerChild 8", "MaxRequestWorkers 16",
+                  f"StartServers {THREADED_CHILDREN}", f"ServerLimit {THREADED_CHILDREN}",
+                  f"ThreadsPerChild {THREADS_PER_CHILD}", "MaxRequestWorkers 16",
                   "MinSpareThreads 8", "MaxSpareThreads 16"]
     else:
         lines += [f"LoadModule cgi_module {m}/mod_cgi.so",
@@ -311,6 +316,7 @@ def kerberos_locations(c: Components, p: Paths) -> str:
             + f'    MemSessionPasswordProvider file\n    AuthUserFile "{p.htpasswd}"\n'),
         loc("/krb/form-login-wrong-key", password_form(keytab="wrong.keytab")),
         loc("/krb/form-login-kdc-down", password_form(realm=kdc.DOWN_REALM)),
+        loc("/krb/form-login-kdc-silent", password_form(realm=kdc.SILENT_REALM)),
         loc("/krb/form-login-no-keytab", password_form(keytab="no-such.keytab")),
         loc("/krb/browser-app", "    AuthType MemSession\n    Require valid-user\n"
             "    MemSessionUnauthenticated auto\n    MemSessionLoginURL /krb/login\n"
