@@ -1,7 +1,7 @@
 //! What a realm whose KDC does not answer may cost httpd.
 //!
-//! libkrb5 has no deadline of its own: MIT 1.20 waits about 27 s on a silent KDC, retries
-//! included, and a password login holds its worker all that time. Unbounded, an outage of the
+//! libkrb5 has no deadline of its own: MIT 1.20 waits 25–27 s on a KDC that takes connections
+//! and never answers, retries included, and a password login holds its worker all that time. Unbounded, an outage of the
 //! KDC would take every worker, and with them the requests that only ride a cookie. So, per
 //! process:
 //! - at most `limit` password checks wait on a KDC at once; a login beyond that is answered

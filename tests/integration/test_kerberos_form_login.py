@@ -4,7 +4,6 @@ and the TGT then rides the session to the backend like delegated credentials."""
 
 from __future__ import annotations
 
-import http.client
 import threading
 import time
 import urllib.parse
@@ -13,7 +12,7 @@ import pytest
 
 from harness import kdc, procs, site
 from harness.derivation import record_key
-from harness.http import location_path
+from harness.http import Client, location_path
 
 pytestmark = pytest.mark.module
 
@@ -132,20 +131,12 @@ def test_no_kdc_answering_is_a_503_to_retry_and_the_realm_is_left_alone_a_while(
     assert left_alone >= 4, f"the realm was asked again within the interval:\n{log[-3000:]}"
 
 
-def silent_login(path: str, port: int, results: list) -> None:
+def silent_login(client, path: str, results: list) -> None:
     """One password login that may wait on a silent KDC for libkrb5's ~25 s."""
+    patient = Client(client.host, client.port, timeout_s=60)
     started = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        body = urllib.parse.urlencode({"user": "alice", "password": "whatever"})
-        conn.request("POST", path, body=body, headers={
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Origin": f"http://127.0.0.1:{port}", "Connection": "close"})
-        r = conn.getresponse()
-        r.read()
-        results.append((r.status, r.getheader("Retry-After"), time.monotonic() - started))
-    finally:
-        conn.close()
+    r = form(patient, path, "alice", "whatever")
+    results.append((r.status, r.header("Retry-After"), time.monotonic() - started))
 
 
 def test_a_silent_kdc_holds_at_most_a_quarter_of_a_childs_workers(client, httpd, components):
@@ -159,7 +150,7 @@ def test_a_silent_kdc_holds_at_most_a_quarter_of_a_childs_workers(client, httpd,
     offset = httpd.error_log.size()
     results: list = []
     logins = [threading.Thread(target=silent_login,
-                               args=("/krb/form-login-kdc-silent", client.port, results))
+                               args=(client, "/krb/form-login-kdc-silent", results))
               for _ in range(can_wait + 4)]
     for login_thread in logins:
         login_thread.start()

@@ -112,9 +112,10 @@ class Client:
     """One new connection per request, `Connection: close`, nothing added behind our back
     except Host (unless given) and Content-Length for bodies."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, timeout_s: float = REQUEST_TIMEOUT_S):
         self.host = host
         self.port = port
+        self.timeout_s = timeout_s
 
     @property
     def origin(self) -> str:
@@ -135,7 +136,7 @@ class Client:
             body = body.encode()
         if body is not None and not any(k.lower() == "content-length" for k, _ in items):
             items.append(("Content-Length", str(len(body))))
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=REQUEST_TIMEOUT_S)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
         try:
             conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             for k, v in items:
