@@ -44,11 +44,17 @@ void memsession_rs_child_init(apr_pool_t *pchild, server_rec *s);
 int memsession_rs_check_authn(request_rec *r);
 int memsession_rs_fixups(request_rec *r);
 int memsession_rs_handler(request_rec *r);
+void memsession_rs_insert_filter(request_rec *r);
+/* Called by the MEMSESSION_PRIVATE output filter once, before the response's headers go. */
+void memsession_rs_make_private(request_rec *r);
 
 /* ---- implemented in C, called from Rust ------------------------------------------- */
 
 void *memsession_c_dir_config(const request_rec *r);
 void *memsession_c_server_config(const server_rec *s);
+/* This module's slot in r->request_config: the session validated for this request. */
+void *memsession_c_request_state(const request_rec *r);
+void memsession_c_set_request_state(request_rec *r, void *state);
 /* Logging under APLOG_USE_MODULE(auth_memsession), so `LogLevel auth_memsession:debug`
  * works. The message is passed through "%s": it is never a format string. */
 int memsession_c_request_log_enabled(const request_rec *r, int level);
@@ -60,6 +66,8 @@ void memsession_c_log_server(const server_rec *s, int level, const char *message
  * provider of that name is loaded. */
 int memsession_c_check_password(request_rec *r, const char *provider, const char *user,
                                 const char *password);
+/* Adds the MEMSESSION_PRIVATE output filter to the request. */
+void memsession_c_add_private_filter(request_rec *r);
 /* True during the configuration dry run httpd does before the real start-up pass. */
 int memsession_c_is_dry_run(void);
 

@@ -35,6 +35,14 @@ static const char *server_directive(cmd_parms *cmd, void *unused, const char *ar
     AP_INIT_FLAG(name, dir_flag, NULL, OR_AUTHCFG | ACCESS_CONF | RSRC_CONF, help)
 #define DIR_ITERATE(name, help) \
     AP_INIT_ITERATE(name, dir_directive, NULL, OR_AUTHCFG | ACCESS_CONF | RSRC_CONF, help)
+/* Directives that mint sessions, lend credentials, trust or weaken: the administrator's
+ * alone. Without OR_AUTHCFG, httpd refuses them in .htaccess, naming the directive. */
+#define ADMIN_TAKE1(name, help) \
+    AP_INIT_TAKE1(name, dir_directive, NULL, ACCESS_CONF | RSRC_CONF, help)
+#define ADMIN_FLAG(name, help) \
+    AP_INIT_FLAG(name, dir_flag, NULL, ACCESS_CONF | RSRC_CONF, help)
+#define ADMIN_ITERATE(name, help) \
+    AP_INIT_ITERATE(name, dir_directive, NULL, ACCESS_CONF | RSRC_CONF, help)
 #define SERVER_TAKE1(name, help) \
     AP_INIT_TAKE1(name, server_directive, NULL, RSRC_CONF, help)
 #define SERVER_ITERATE(name, help) \
@@ -48,14 +56,14 @@ static const command_rec memsession_directives[] = {
     SERVER_TAKE1("MemSessionLocalCache",
                  "how long a process may reuse a session it validated (0 = always ask)"),
     SERVER_TAKE1("MemSessionKeyPrefix", "namespace of this deployment's keys in memcached"),
-    DIR_FLAG("MemSession",
+    ADMIN_FLAG("MemSession",
              "On: a session cookie short-circuits this location's AuthType, "
              "and that auth issues a session on success"),
     DIR_TAKE1("MemSessionCookieName", "name of the session cookie"),
     DIR_TAKE1("MemSessionCookiePath", "Path attribute of the session cookie"),
-    DIR_TAKE1("MemSessionCookieDomain", "Domain attribute of the session cookie"),
+    ADMIN_TAKE1("MemSessionCookieDomain", "Domain attribute of the session cookie"),
     DIR_TAKE1("MemSessionCookieSameSite", "SameSite attribute: Lax, Strict or None"),
-    DIR_FLAG("MemSessionCookieSecure", "Secure attribute (Off only for plain-http testing)"),
+    ADMIN_FLAG("MemSessionCookieSecure", "Secure attribute (Off only for plain-http testing)"),
     DIR_FLAG("MemSessionCookiePersistent",
              "On: the cookie carries Max-Age; Off: a browser-session cookie"),
     DIR_TAKE1("MemSessionInactivityTimeout", "sliding inactivity timeout (0 = none)"),
@@ -66,22 +74,22 @@ static const command_rec memsession_directives[] = {
               "answer to a request without a valid session: 401, redirect or auto"),
     DIR_TAKE1("MemSessionLoginURL", "where unauthenticated browsers are sent"),
     DIR_TAKE1("MemSessionLogoutRedirect", "where memsession-logout sends the browser"),
-    DIR_FLAG("MemSessionLogoutAllowGet", "accept GET (not only POST) at memsession-logout"),
+    ADMIN_FLAG("MemSessionLogoutAllowGet", "accept GET (not only POST) at memsession-logout"),
     DIR_TAKE1("MemSessionUserHeader",
               "request header carrying the user to backends (client copies are removed)"),
-    DIR_FLAG("MemSessionDelegation",
+    ADMIN_FLAG("MemSessionDelegation",
              "expose the session's stored Kerberos credentials to the backend"),
-    DIR_TAKE1("MemSessionDelegationDir",
+    ADMIN_TAKE1("MemSessionDelegationDir",
               "directory for the per-request credential caches of MemSessionDelegation"),
-    DIR_ITERATE("MemSessionPasswordProvider",
+    ADMIN_ITERATE("MemSessionPasswordProvider",
                 "authn providers memsession-login-form checks passwords with (default: file)"),
-    DIR_TAKE1("MemSessionKerberosRealm",
+    ADMIN_TAKE1("MemSessionKerberosRealm",
               "memsession-login-form checks passwords by asking this realm's KDC for a TGT"),
-    DIR_TAKE1("MemSessionKerberosKeytab",
+    ADMIN_TAKE1("MemSessionKerberosKeytab",
               "keytab proving MemSessionKerberosRealm's TGTs come from the real KDC"),
-    DIR_FLAG("MemSessionCSRFCheck",
+    ADMIN_FLAG("MemSessionCSRFCheck",
              "unsafe methods riding the cookie must come from this site or a trusted origin"),
-    DIR_ITERATE("MemSessionTrustedOrigin",
+    ADMIN_ITERATE("MemSessionTrustedOrigin",
                 "origins (scheme://host[:port]) trusted for CSRF and return paths"),
     DIR_FLAG("MemSessionExtend", "whether a request here slides the inactivity window"),
     {NULL}
@@ -97,6 +105,16 @@ void *memsession_c_dir_config(const request_rec *r)
 void *memsession_c_server_config(const server_rec *s)
 {
     return ap_get_module_config(s->module_config, &auth_memsession_module);
+}
+
+void *memsession_c_request_state(const request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &auth_memsession_module);
+}
+
+void memsession_c_set_request_state(request_rec *r, void *state)
+{
+    ap_set_module_config(r->request_config, &auth_memsession_module, state);
 }
 
 int memsession_c_request_log_enabled(const request_rec *r, int level)
@@ -132,12 +150,26 @@ int memsession_c_check_password(request_rec *r, const char *provider, const char
     return found->check_password(r, user, password);
 }
 
+static ap_filter_rec_t *private_filter_handle;
+
+void memsession_c_add_private_filter(request_rec *r)
+{
+    ap_add_output_filter_handle(private_filter_handle, NULL, r, r->connection);
+}
+
 int memsession_c_is_dry_run(void)
 {
     return ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
 }
 
 /* ---- hooks ------------------------------------------------------------------------ */
+
+static apr_status_t private_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    memsession_rs_make_private(f->r);
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
 
 static void register_hooks(apr_pool_t *pool)
 {
@@ -150,6 +182,10 @@ static void register_hooks(apr_pool_t *pool)
                         AP_AUTH_INTERNAL_PER_CONF);
     ap_hook_fixups(memsession_rs_fixups, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(memsession_rs_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_filter(memsession_rs_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    /* After every content filter (mod_headers included), before the headers are sent. */
+    private_filter_handle = ap_register_output_filter("MEMSESSION_PRIVATE", private_filter,
+                                                      NULL, AP_FTYPE_PROTOCOL - 1);
 }
 
 module AP_MODULE_DECLARE_DATA auth_memsession_module = {

@@ -6,6 +6,7 @@ use super::delegation;
 use super::hooks::{hints, request_entry, same_site_or_trusted};
 use super::log::Level;
 use super::login_form;
+use super::minting::{self, Refusal};
 use super::request::{Headers, Method, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
@@ -49,23 +50,44 @@ fn login_handler(request: &mut Request) -> c_int {
         request.allow_methods(&[Method::Get, Method::Post]);
         return status::METHOD_NOT_ALLOWED;
     }
+    let return_to = request
+        .args()
+        .and_then(|args| query::parameter(args, "return"));
+    match minting::after_auth_module(request) {
+        Ok(()) => {}
+        Err(Refusal::SessionOnly) => return already_logged_in(request, return_to),
+        Err(Refusal::NoUser) => {
+            request.log(
+                Level::Error,
+                format_args!(
+                    "SetHandler memsession-login at {} but no auth module authenticated the \
+                     request: protect this location with an AuthType (GSSAPI, Basic, ...) and \
+                     Require valid-user",
+                    request.uri()
+                ),
+            );
+            return status::INTERNAL_SERVER_ERROR;
+        }
+        Err(refusal @ Refusal::Inherited) => {
+            request.log(
+                Level::Info,
+                format_args!("memsession-login: no session issued: {}", refusal.explain()),
+            );
+            return status::UNAUTHORIZED;
+        }
+        Err(refusal @ Refusal::UserHtaccess(_)) => {
+            request.log(
+                Level::Error,
+                format_args!("memsession-login: no session issued: {}", refusal.explain()),
+            );
+            return status::FORBIDDEN;
+        }
+    }
     let Some(user) = request.user() else {
-        request.log(
-            Level::Error,
-            format_args!(
-                "SetHandler memsession-login at {} but no auth module authenticated the \
-                 request: protect this location with an AuthType (GSSAPI, Basic, ...) and \
-                 Require valid-user",
-                request.uri()
-            ),
-        );
         return status::INTERNAL_SERVER_ERROR;
     };
     let auth_type = request.authenticated_type().unwrap_or("unknown");
     let credentials = delegation::login_credentials(request);
-    let return_to = request
-        .args()
-        .and_then(|args| query::parameter(args, "return"));
     finish_login(request, user, auth_type, return_to, credentials)
 }
 
@@ -132,9 +154,33 @@ pub(super) fn finish_login(
             outcome.log_tag
         ),
     );
-    request.add_header(Headers::ErrOut, "Set-Cookie", &outcome.set_cookie);
+    request.set_cookie(&outcome.set_cookie);
     super::shared_metrics::count(crate::metrics::Counter::LOGIN_OK);
     match outcome.response {
+        LoginResponse::Redirect(location) => {
+            request.set_header(Headers::Out, "Location", &location);
+            status::SEE_OTHER
+        }
+        LoginResponse::Json(body) => request.respond(status::HTTP_OK, "application/json", &body),
+    }
+}
+
+/// A login location reached on a valid session, without fresh credentials: the session goes
+/// on as it is (its maximum lifetime and credential cap unchanged) and the client is sent
+/// where it asked to go. A new session needs a new login.
+fn already_logged_in(request: &mut Request, return_to: Option<String>) -> c_int {
+    let (Some(config), Some(record)) = (request.dir_config(), request.validated()) else {
+        return status::INTERNAL_SERVER_ERROR;
+    };
+    no_store(request);
+    request.log(
+        Level::Debug,
+        format_args!(
+            "memsession-login reached on a valid session of {}: kept, not renewed",
+            record.user
+        ),
+    );
+    match login::respond(return_to, &hints(request), config, record).0 {
         LoginResponse::Redirect(location) => {
             request.set_header(Headers::Out, "Location", &location);
             status::SEE_OTHER
@@ -176,7 +222,7 @@ fn logout_handler(request: &mut Request) -> c_int {
         state.store(),
     );
     no_store(request);
-    request.add_header(Headers::ErrOut, "Set-Cookie", &outcome.expire_cookie);
+    request.set_cookie(&outcome.expire_cookie);
     let tag = outcome.log_tag.as_deref().unwrap_or("-");
     super::shared_metrics::count(crate::metrics::Counter::Logout);
     if let Some(error) = outcome.store_error {

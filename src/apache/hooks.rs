@@ -1,11 +1,12 @@
 //! check_authn and fixups: authenticate on the cookie, issue sessions behind other auth
 //! modules, and hand the user to backends.
-use std::ffi::{c_int, CStr};
+use std::ffi::c_int;
 
 use super::bindings as ap;
 use super::boundary;
 use super::delegation;
 use super::log::Level;
+use super::minting::{self, NOTE_AUTHN_PHASE, NOTE_ISSUED, NOTE_VALIDATED};
 use super::request::{Headers, Request};
 use super::status;
 use crate::config::DirConfig;
@@ -18,10 +19,6 @@ use crate::web::return_path;
 use crate::web::{csrf, header_name};
 
 pub const AUTH_TYPE: &str = "MemSession";
-/// Set on a request whose user this module vouched for (value: the user).
-const NOTE_VALIDATED: &CStr = c"memsession-user";
-/// Set on a request for which this module issued a session.
-const NOTE_ISSUED: &CStr = c"memsession-issued";
 
 /// Runs a request hook inside the panic boundary: a panic is logged with the request and
 /// answers 500 — never OK or DECLINED, which would let the request through.
@@ -85,8 +82,13 @@ fn check_authn(request: &mut Request) -> c_int {
     let primary = request
         .configured_auth_type()
         .is_some_and(|auth_type| auth_type.eq_ignore_ascii_case(AUTH_TYPE));
-    if !primary && !config.enabled() {
-        return status::DECLINED;
+    if !primary {
+        // Proof for fixups and the login handlers that this very request went through the
+        // authentication phase (see minting.rs); AuthType MemSession locations mint nothing.
+        request.set_note_static(NOTE_AUTHN_PHASE, c"1");
+        if !config.enabled() {
+            return status::DECLINED;
+        }
     }
     // A sub-request or internal redirect of a request we already vouched for: same client,
     // same cookie, so no second store round trip.
@@ -128,9 +130,10 @@ fn check_authn(request: &mut Request) -> c_int {
             request.set_note(NOTE_VALIDATED, user);
             request.set_env("MEMSESSION_LOGIN_AUTH_TYPE", &session.record.auth_type);
             if let Some(cookie) = set_cookie {
-                request.add_header(Headers::ErrOut, "Set-Cookie", &cookie);
+                request.set_cookie(&cookie);
             }
             delegation::lend_to_backend(request, config, &session.record);
+            request.keep_validated(session.record);
             status::OK
         }
         Outcome::CrossOrigin { id } => {
@@ -166,11 +169,7 @@ fn check_authn(request: &mut Request) -> c_int {
                 return status::DECLINED;
             }
             if refusal.expires_cookie() {
-                request.add_header(
-                    Headers::ErrOut,
-                    "Set-Cookie",
-                    &cookies::expired_cookie(config),
-                );
+                request.set_cookie(&cookies::expired_cookie(config));
             }
             match authenticate::challenge(&facts, config) {
                 Challenge::Status401 => status::UNAUTHORIZED,
@@ -201,6 +200,33 @@ fn fixups(request: &mut Request) -> c_int {
     status::DECLINED
 }
 
+/// `MemSession On`: another auth module authenticated this very request, and no session of
+/// ours did: issue one, once per client request.
+fn should_issue(request: &Request) -> bool {
+    match minting::after_auth_module(request) {
+        Ok(()) => !request.ancestors().any(|r| r.note(NOTE_ISSUED).is_some()),
+        Err(refusal @ minting::Refusal::UserHtaccess(_)) => {
+            request.log(
+                Level::Warning,
+                format_args!(
+                    "MemSession On: no session issued for {}: {}",
+                    request.user().unwrap_or("-"),
+                    refusal.explain()
+                ),
+            );
+            false
+        }
+        Err(refusal @ minting::Refusal::Inherited) => {
+            request.log(
+                Level::Debug,
+                format_args!("MemSession On: no session issued: {}", refusal.explain()),
+            );
+            false
+        }
+        Err(_) => false,
+    }
+}
+
 /// Removes every client-sent copy of the user header — under any spelling the CGI
 /// environment would fold to the same name — then sets it from the authenticated user.
 fn pass_user_header(request: &mut Request, header: &str) {
@@ -216,17 +242,6 @@ fn pass_user_header(request: &mut Request, header: &str) {
     if let Some(user) = request.user() {
         request.set_header(Headers::In, header, user);
     }
-}
-
-/// `MemSession On`: another auth module authenticated this request, and no session of ours
-/// did: issue one, once per client request.
-fn should_issue(request: &Request) -> bool {
-    request.user().is_some()
-        && !request.is_subrequest()
-        && request.note(NOTE_VALIDATED).is_none()
-        && !request
-            .ancestors()
-            .any(|r| r.note(NOTE_VALIDATED).is_some() || r.note(NOTE_ISSUED).is_some())
 }
 
 fn issue_session(request: &mut Request, config: &DirConfig) {
@@ -255,7 +270,7 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
                 ),
             );
             let cookie = cookies::session_cookie(config, &id, &record, now);
-            request.add_header(Headers::ErrOut, "Set-Cookie", &cookie);
+            request.set_cookie(&cookie);
             request.set_note(NOTE_ISSUED, "1");
             delegation::remove_source_after_request(request, credentials.source_file);
             super::shared_metrics::count(crate::metrics::Counter::SessionIssued);

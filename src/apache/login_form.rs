@@ -11,6 +11,7 @@ use super::handlers::{finish_login, no_store};
 use super::hooks::{hints, same_site_or_trusted};
 use super::krb5_password::{self, Failure};
 use super::log::Level;
+use super::minting;
 use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
@@ -30,6 +31,16 @@ pub fn handle(request: &mut Request) -> c_int {
     if request.method() != "POST" {
         request.allow_methods(&[Method::Post]);
         return status::METHOD_NOT_ALLOWED;
+    }
+    if let Err(refusal) = minting::after_own_password_check(request) {
+        request.log(
+            Level::Error,
+            format_args!(
+                "memsession-login-form: no login here: {}",
+                refusal.explain()
+            ),
+        );
+        return status::FORBIDDEN;
     }
     if !form::is_urlencoded(request.header(Headers::In, c"Content-Type")) {
         return status::UNSUPPORTED_MEDIA_TYPE;

@@ -10,6 +10,7 @@ use super::log::{self, Level};
 use super::pool::{self, Pool};
 use super::server_state::ServerState;
 use crate::config::DirConfig;
+use crate::session_store::ValidRecord;
 
 pub struct Request<'r> {
     raw: NonNull<ap::request_rec>,
@@ -148,6 +149,41 @@ impl<'r> Request<'r> {
         }
     }
 
+    /// The directory of a `.htaccess` file that applied to this request and may have changed
+    /// its authentication or handler (AllowOverride AuthConfig or FileInfo, or an
+    /// AllowOverrideList), if any. httpd keeps every `.htaccess` it parsed for the request
+    /// (and the requests it derives from) in `r->htaccess`; an entry whose file was absent
+    /// holds no configuration.
+    pub fn htaccess_that_may_configure_auth(&self) -> Option<String> {
+        // SAFETY: r->filename is NULL or a pool string.
+        let filename = unsafe { self.rec().filename.as_ref() }
+            .map(|first| unsafe { CStr::from_ptr(first) }.to_bytes());
+        let mut entry = self.rec().htaccess;
+        // SAFETY: httpd's htaccess list lives in the request's pool chain; each entry's dir
+        // is a NUL-terminated pool string and `next` ends the list with NULL.
+        while let Some(found) = unsafe { entry.as_ref() } {
+            entry = found.next;
+            if found.htaccess.is_null() || found.dir.is_null() {
+                continue;
+            }
+            let may_configure = found.override_ & (ap::OR_AUTHCFG | ap::OR_FILEINFO) as c_int != 0
+                || (!found.override_list.is_null()
+                    // SAFETY: a live table of the directives AllowOverrideList names.
+                    && unsafe { ap::apr_is_empty_table(found.override_list) } == 0);
+            if !may_configure {
+                continue;
+            }
+            // SAFETY: checked non-NULL above; a pool string.
+            let dir = unsafe { CStr::from_ptr(found.dir) }.to_bytes();
+            // A request without a file name (a proxied URL) walked no directory: an entry
+            // left by a request it derives from does not apply to it.
+            if filename.is_some_and(|name| name.starts_with(dir)) {
+                return Some(String::from_utf8_lossy(dir).into_owned());
+            }
+        }
+        None
+    }
+
     pub fn is_subrequest(&self) -> bool {
         !self.rec().main.is_null()
     }
@@ -228,6 +264,57 @@ impl<'r> Request<'r> {
         names
     }
 
+    /// Every value of one header (a header may repeat).
+    pub fn header_values(&self, which: Headers, name: &CStr) -> Vec<&'r str> {
+        unsafe extern "C" fn collect(
+            values: *mut c_void,
+            _key: *const c_char,
+            value: *const c_char,
+        ) -> c_int {
+            // SAFETY: `values` is the Vec passed below; `value` a table value in r->pool,
+            // which outlives 'r.
+            unsafe {
+                let values = &mut *values.cast::<Vec<&str>>();
+                if let Some(value) = pool::text(value) {
+                    values.push(value);
+                }
+            }
+            1
+        }
+        let mut values: Vec<&'r str> = Vec::new();
+        // SAFETY: the callback only touches `values`; apr_table_do visits the entries whose
+        // key matches `name` (case-insensitively).
+        unsafe {
+            ap::apr_table_do(
+                Some(collect),
+                (&mut values as *mut Vec<&'r str>).cast(),
+                self.table(which),
+                name.as_ptr(),
+                std::ptr::null::<c_char>(),
+            );
+        }
+        values
+    }
+
+    /// Sends a session's `Set-Cookie` with the response, errors and redirects included; no
+    /// cache in httpd may keep a response that carries one.
+    pub fn set_cookie(&mut self, set_cookie: &str) {
+        self.add_header(Headers::ErrOut, "Set-Cookie", set_cookie);
+        self.forbid_caching_here();
+    }
+
+    /// Tells mod_cache (and any cache in httpd) not to store this response.
+    pub fn forbid_caching_here(&mut self) {
+        // SAFETY: a plain flag of the live request.
+        unsafe { self.raw.as_mut().no_cache = 1 }
+    }
+
+    /// Adds the filter that marks the response private once the backend's headers are known.
+    pub fn add_private_filter(&mut self) {
+        // SAFETY: the live request, before its handler runs (insert_filter).
+        unsafe { ap::memsession_c_add_private_filter(self.as_ptr()) }
+    }
+
     pub fn unset_header(&mut self, which: Headers, name: &str) {
         let Ok(name) = CString::new(name) else { return };
         // SAFETY: apr_table_unset only reads the key.
@@ -243,6 +330,43 @@ impl<'r> Request<'r> {
         let value = self.pool().c_str(value);
         // SAFETY: key is static, value pool-allocated: setn stores them without copying.
         unsafe { ap::apr_table_setn(self.rec().notes, name.as_ptr(), value) }
+    }
+
+    /// Keeps the session this module validated for the request, for the handlers and for
+    /// the requests derived from it; the request pool owns it.
+    pub fn keep_validated(&mut self, record: ValidRecord) {
+        let kept = self.pool().adopt(record);
+        // SAFETY: the slot is this module's; the record lives as long as r->pool, which
+        // internal redirects share and subrequests' pools descend from.
+        unsafe { ap::memsession_c_set_request_state(self.as_ptr(), kept.cast()) }
+    }
+
+    /// The session validated for this request or the nearest request it derives from.
+    pub fn validated(&self) -> Option<&'r ValidRecord> {
+        std::iter::once(self.reborrow())
+            .chain(self.ancestors())
+            .find_map(|request| {
+                // SAFETY: the slot holds NULL or a ValidRecord set by keep_validated, owned by
+                // a pool that outlives this request.
+                unsafe {
+                    ap::memsession_c_request_state(request.as_ptr())
+                        .cast::<ValidRecord>()
+                        .as_ref()
+                }
+            })
+    }
+
+    fn reborrow(&self) -> Request<'r> {
+        Request {
+            raw: self.raw,
+            _life: PhantomData,
+        }
+    }
+
+    /// Sets a note whose value is a constant (no copy into the pool).
+    pub fn set_note_static(&mut self, name: &'static CStr, value: &'static CStr) {
+        // SAFETY: key and value are static: setn stores them without copying.
+        unsafe { ap::apr_table_setn(self.rec().notes, name.as_ptr(), value.as_ptr()) }
     }
 
     /// A variable of the environment backends get (`r->subprocess_env`).

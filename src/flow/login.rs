@@ -1,6 +1,7 @@
 //! `memsession-login`: the location's own auth module has set the user; mint a fresh session.
 use crate::config::DirConfig;
 use crate::session::lifetime;
+use crate::session::record::SessionRecord;
 use crate::session_store::{CreateError, NewSession, SessionStore};
 use crate::web::json::json_string;
 use crate::web::navigation::{self, RequestHints};
@@ -61,16 +62,7 @@ pub fn login(
     let (id, record) = store.create(new, now)?;
     let set_cookie = cookies::session_cookie(config, &id, &record, now);
 
-    let requested = request.return_to;
-    let accepted = requested
-        .as_deref()
-        .and_then(|target| return_path::validate(target, config.trusted_origins()));
-    let refused_return = requested.is_some() && accepted.is_none();
-    let response = if navigation::wants_json(&request.hints) {
-        LoginResponse::Json(json_body(&record.user, lifetime::end_time(&record)))
-    } else {
-        LoginResponse::Redirect(accepted.unwrap_or_else(|| "/".to_string()))
-    };
+    let (response, refused_return) = respond(request.return_to, &request.hints, config, &record);
     Ok(LoginOutcome {
         set_cookie,
         response,
@@ -78,6 +70,26 @@ pub fn login(
         replaced,
         refused_return,
     })
+}
+
+/// Where a logged-in client goes next: 303 to the validated return path, or JSON for XHR
+/// clients. Also says whether a requested return path was refused.
+pub fn respond(
+    return_to: Option<String>,
+    hints: &RequestHints,
+    config: &DirConfig,
+    record: &SessionRecord,
+) -> (LoginResponse, bool) {
+    let accepted = return_to
+        .as_deref()
+        .and_then(|target| return_path::validate(target, config.trusted_origins()));
+    let refused_return = return_to.is_some() && accepted.is_none();
+    let response = if navigation::wants_json(hints) {
+        LoginResponse::Json(json_body(&record.user, lifetime::end_time(record)))
+    } else {
+        LoginResponse::Redirect(accepted.unwrap_or_else(|| "/".to_string()))
+    };
+    (response, refused_return)
 }
 
 fn json_body(user: &str, expires: Option<u64>) -> String {

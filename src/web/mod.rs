@@ -1,4 +1,5 @@
 //! HTTP-facing pure logic: nothing here knows about Apache.
+pub mod cache_control;
 pub mod cookie;
 pub mod csrf;
 pub mod form;
