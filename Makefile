@@ -139,6 +139,7 @@ DOCDIR         ?= $(PREFIX)/share/doc/mod-auth-memsession
 SYSTEMDUNITDIR ?= /lib/systemd/system
 TMPFILESDIR    ?= /usr/lib/tmpfiles.d
 CTL            := target/$(PROFILE)/memsessionctl
+SECRET_FILE    ?= $(APACHE_CONFDIR)/memsession.secret
 
 memsessionctl: FORCE
 	cargo build $(if $(filter release,$(PROFILE)),--release) --bin memsessionctl
@@ -153,6 +154,13 @@ install: $(MODULE) memsessionctl
 	install -m 0644 apache-conf/memsession-memcached.service $(DESTDIR)$(SYSTEMDUNITDIR)/
 	install -m 0644 apache-conf/memsession-tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/memsession.conf
 	install -m 0644 README.md docs/directives.md apache-conf/example-site.conf $(DESTDIR)$(DOCDIR)/
+	@# The server secret (MemSessionSecretFile in auth_memsession.conf), only on a real install
+	@# and only when none exists: replacing it would log every user out. Created 0600 from
+	@# the start (umask), never readable by others even briefly.
+	@if [ -z "$(DESTDIR)" ] && [ ! -e $(SECRET_FILE) ]; then \
+		(umask 077 && head -c 32 /dev/urandom > $(SECRET_FILE)) && \
+		echo "created the server secret $(SECRET_FILE) (root-only)"; \
+	fi
 
 clean:
 	cargo clean

@@ -163,6 +163,7 @@ class Httpd:
                   # As Debian's apache2.conf has it: no .htaccess lookups on every request.
                   "<Directory />\n    AllowOverride None\n</Directory>",
                   f"MemSessionServers unix:{mc_sock}", "MemSessionCookieSecure Off",
+                  f'MemSessionSecretFile "{work}/memsession.secret"',
                   contender.server,
                   f"<Location /bench>\n{contender.location}\n</Location>",
                   "<Location /login>\n    AuthType Basic\n    AuthName bench\n"
@@ -353,6 +354,9 @@ def main() -> int:
     results_dir.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix="memsession-bench-"))
     work.chmod(0o755)
+    secret = os.open(work / "memsession.secret", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(secret, os.urandom(32))
+    os.close(secret)
     subprocess.run(["htpasswd", "-bcs", str(work / "htpasswd-sha1"), "alice", "alicepw"], check=True,
                    stderr=subprocess.DEVNULL)
     subprocess.run(["htpasswd", "-bcB", str(work / "htpasswd-bcrypt"), "alice", "alicepw"], check=True,

@@ -55,4 +55,9 @@ if ! python3 -c 'import pytest' 2>/dev/null; then
     python3 -m pip install -q pytest
 fi
 python3 -c 'import pytest' || { echo "pytest is missing" >&2; exit 1; }
+# The store-writer tests seal records (ChaCha20-Poly1305) as an attacker with memcached access.
+if ! python3 -c 'import cryptography' 2>/dev/null; then
+    python3 -m pip install -q cryptography
+fi
+python3 -c 'import cryptography' || { echo "python cryptography is missing" >&2; exit 1; }
 command -v cargo >/dev/null || { echo "cargo (Rust toolchain) is missing" >&2; exit 1; }

@@ -37,6 +37,10 @@ const char *memsession_rs_dir_directive(cmd_parms *cmd, void *dir_config,
                                         const char *directive, const char *arg);
 const char *memsession_rs_server_directive(cmd_parms *cmd, void *server_config,
                                            const char *directive, const char *arg);
+/* A server directive taking one or two words; `second` is NULL when only one was given. */
+const char *memsession_rs_server_directive2(cmd_parms *cmd, void *server_config,
+                                            const char *directive, const char *first,
+                                            const char *second);
 
 int memsession_rs_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                               server_rec *s);

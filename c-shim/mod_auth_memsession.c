@@ -29,6 +29,14 @@ static const char *server_directive(cmd_parms *cmd, void *unused, const char *ar
     return memsession_rs_server_directive(cmd, server_config, cmd->cmd->name, arg);
 }
 
+static const char *server_directive12(cmd_parms *cmd, void *unused, const char *first,
+                                      const char *second)
+{
+    void *server_config = memsession_c_server_config(cmd->server);
+    (void)unused;
+    return memsession_rs_server_directive2(cmd, server_config, cmd->cmd->name, first, second);
+}
+
 #define DIR_TAKE1(name, help) \
     AP_INIT_TAKE1(name, dir_directive, NULL, OR_AUTHCFG | ACCESS_CONF | RSRC_CONF, help)
 #define DIR_FLAG(name, help) \
@@ -56,6 +64,9 @@ static const command_rec memsession_directives[] = {
     SERVER_TAKE1("MemSessionLocalCache",
                  "how long a process may reuse a session it validated (0 = always ask)"),
     SERVER_TAKE1("MemSessionKeyPrefix", "namespace of this deployment's keys in memcached"),
+    AP_INIT_TAKE12("MemSessionSecretFile", server_directive12, NULL, RSRC_CONF,
+                   "the server secret (root-only file, 32+ random bytes), then optionally the "
+                   "previous one, whose sessions stay valid until they end"),
     ADMIN_FLAG("MemSession",
              "On: a session cookie short-circuits this location's AuthType, "
              "and that auth issues a session on success"),

@@ -132,6 +132,8 @@ say "$work/memcached.sock"
 # ---------------------------------------------------------------------------------------------
 step "3. httpd on $base: mod_auth_gssapi at /login, mod_auth_memsession everywhere else"
 mkdir -p "$work/htdocs" "$work/cgi-bin" "$work/logs"
+# The server secret every store key is derived from: root-only, as the module insists.
+(umask 077 && head -c 32 /dev/urandom > "$work/memsession.secret")
 cat > "$work/cgi-bin/whoami.cgi" <<CGI
 #!/bin/sh
 export KRB5_CONFIG="$krb/krb5.conf"
@@ -172,6 +174,7 @@ DocumentRoot "$work/htdocs"
 
 MemSessionServers unix:$work/memcached.sock
 MemSessionTimeout 200ms
+MemSessionSecretFile $work/memsession.secret
 # Plain http on loopback for the demo only: real sites keep the default (Secure).
 MemSessionCookieSecure Off
 MemSessionDelegationDir $krb/lent

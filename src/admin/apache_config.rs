@@ -15,10 +15,11 @@ use crate::config::ServerConfig;
 const MAX_DEPTH: usize = 16;
 /// Files read in all; a glob matching more is refused rather than read forever.
 const MAX_FILES: usize = 2000;
-const SERVER_DIRECTIVES: [&str; 3] = [
+const SERVER_DIRECTIVES: [&str; 4] = [
     "MemSessionServers",
     "MemSessionTimeout",
     "MemSessionKeyPrefix",
+    "MemSessionSecretFile",
 ];
 const TRANSPARENT_SECTIONS: [&str; 4] = ["ifmodule", "ifdefine", "ifversion", "iffile"];
 
@@ -323,12 +324,11 @@ impl Reader {
                     .find(|d| d.eq_ignore_ascii_case(directive))
                 {
                     self.found.any = true;
-                    for arg in &args {
-                        self.found
-                            .config
-                            .set(name, arg)
-                            .map_err(|error| format!("{}: {error}", at()))?;
-                    }
+                    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                    self.found
+                        .config
+                        .set_words(name, &args)
+                        .map_err(|error| format!("{}: {error}", at()))?;
                 }
             }
         }

@@ -23,10 +23,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::duration::parse_duration;
+use crate::config::server::{Secrets, SECRET_DIRECTIVE};
 use crate::config::ServerConfig;
 use crate::metrics::{json_string, server_json, ServerReport};
 use crate::session::id::SessionId;
-use crate::session::keys;
 use crate::session::lifetime;
 use crate::session::record;
 use crate::session_store::{Policy, SessionStore};
@@ -49,7 +49,7 @@ const MAX_STDIN: u64 = 8192;
 
 pub const USAGE: &str = "\
 usage: memsessionctl [--servers ADDR[,ADDR...]] [--prefix PREFIX] [--config FILE]
-                     [--timeout DURATION] [--json] COMMAND
+                     [--secret-file FILE[,PREVIOUS]] [--timeout DURATION] [--json] COMMAND
 
 commands:
   check              connect to every memcached server, report version, uptime, memory,
@@ -60,8 +60,9 @@ commands:
   session-info       read a session cookie value from stdin; show its user, times and
                      validity (never the id)
 
---servers and --prefix default to MemSessionServers and MemSessionKeyPrefix of the main
-server in --config (default /etc/apache2/apache2.conf, Include/IncludeOptional followed).
+--servers, --prefix and --secret-file default to MemSessionServers, MemSessionKeyPrefix and
+MemSessionSecretFile of the main server in --config (default /etc/apache2/apache2.conf,
+Include/IncludeOptional followed). The secret file is readable by root only: run as root.
 exit codes: 0 ok, 1 warning/invalid session, 2 store unreachable or failing, 64 usage,
 65 no cookie value on stdin, 78 configuration unreadable or invalid.
 ";
@@ -91,6 +92,8 @@ impl Command {
 pub struct Options {
     pub servers: Option<Vec<ServerAddress>>,
     pub prefix: Option<String>,
+    /// `--secret-file CURRENT[,PREVIOUS]`
+    pub secret_files: Option<Vec<String>>,
     pub config: Option<PathBuf>,
     pub timeout: Option<Duration>,
     pub json: bool,
@@ -119,6 +122,7 @@ impl Outcome {
 pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut servers = None;
     let mut prefix = None;
+    let mut secret_files = None;
     let mut config = None;
     let mut timeout = None;
     let mut json = false;
@@ -161,6 +165,17 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                     .map_err(|e| format!("--prefix: {e}"))?;
                 prefix = Some(check.key_prefix().to_string());
             }
+            "--secret-file" => {
+                let files: Vec<String> = value("--secret-file")?
+                    .split(',')
+                    .filter(|file| !file.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if !(1..=2).contains(&files.len()) {
+                    return Err("--secret-file: give FILE or CURRENT,PREVIOUS".to_string());
+                }
+                secret_files = Some(files);
+            }
             "--config" => config = Some(PathBuf::from(value("--config")?)),
             "--timeout" => {
                 let given = value("--timeout")?;
@@ -202,6 +217,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     Ok(Options {
         servers,
         prefix,
+        secret_files,
         config,
         timeout,
         json,
@@ -214,6 +230,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
 pub struct Target {
     pub servers: Vec<ServerAddress>,
     pub prefix: String,
+    pub secrets: Secrets,
     pub timeout: Duration,
     /// Where the settings came from, for `check`.
     pub source: String,
@@ -248,6 +265,20 @@ pub fn resolve(options: &Options) -> Result<Target, String> {
     } else {
         (ServerConfig::default(), "--servers".to_string())
     };
+    let secrets = match &options.secret_files {
+        Some(files) => {
+            let mut given = ServerConfig::default();
+            let files: Vec<&str> = files.iter().map(String::as_str).collect();
+            given
+                .set_words(SECRET_DIRECTIVE, &files)
+                .map_err(|e| format!("--secret-file: {e}"))?;
+            given.secrets
+        }
+        None => config.secrets.clone(),
+    };
+    let secrets = secrets.ok_or_else(|| {
+        format!("no server secret: {SECRET_DIRECTIVE} is not in {source}; give --secret-file FILE")
+    })?;
     let servers = options.servers.clone().unwrap_or_else(|| config.servers());
     let prefix = options
         .prefix
@@ -263,6 +294,7 @@ pub fn resolve(options: &Options) -> Result<Target, String> {
     Ok(Target {
         servers,
         prefix,
+        secrets,
         timeout,
         source,
     })
@@ -288,7 +320,13 @@ pub fn run(args: &[String], stdin: &mut dyn Read, now: u64) -> Outcome {
         Err(message) => return failure(json, command, EXIT_CONFIG, &message),
     };
     let client = StoreClient::new(target.servers.clone(), target.timeout);
-    let store = SessionStore::new(client, &target.prefix, Duration::ZERO);
+    let store = SessionStore::new(
+        client,
+        &target.secrets.current,
+        target.secrets.previous.as_ref(),
+        &target.prefix,
+        Duration::ZERO,
+    );
     match &options.command {
         Command::Check => check(&store, &target, json),
         Command::Stats => stats(&store, &target, json),
@@ -514,7 +552,7 @@ fn stats(store: &SessionStore, target: &Target, json: bool) -> Outcome {
     }
     // The session layer: whether the deployment-wide revocation epoch exists (no session
     // validates without it; the next login creates it).
-    let epoch = client.get(&keys::global_epoch_key(&target.prefix));
+    let epoch = client.get(store.global_epoch_key());
     let epoch_text = match &epoch {
         Ok(Some(_)) => "present".to_string(),
         Ok(None) => "absent".to_string(),
@@ -645,19 +683,26 @@ fn session_info(store: &SessionStore, stdin: &mut dyn Read, json: bool, now: u64
         Err(message) => return failure(json, COMMAND, EXIT_DATA, message),
     };
     let tag = id.log_tag();
-    let keys = store.keys_for(&id);
-    let sealed = match store.client().get(&keys.store_key) {
-        Ok(sealed) => sealed,
-        Err(error) => {
-            return failure(
-                json,
-                COMMAND,
-                EXIT_STORE,
-                &format!("session {tag}: {error}"),
-            )
+    let mut found = None;
+    for deriver in store.derivers() {
+        let keys = deriver.derive(&id);
+        match store.client().get(&keys.store_key) {
+            Ok(Some(sealed)) => {
+                found = Some((sealed, keys));
+                break;
+            }
+            Ok(None) => {}
+            Err(error) => {
+                return failure(
+                    json,
+                    COMMAND,
+                    EXIT_STORE,
+                    &format!("session {tag}: {error}"),
+                )
+            }
         }
-    };
-    let record = match sealed.map(|sealed| record::open(&sealed, &keys)) {
+    }
+    let record = match found.map(|(sealed, keys)| record::open(&sealed, &keys)) {
         None => return invalid(json, &tag, "unknown", "no such session in the store"),
         Some(Err(error)) => {
             return invalid(json, &tag, "malformed-record", &error.to_string());
@@ -823,13 +868,40 @@ mod tests {
         assert_eq!(iso8601(1_790_000_000), "2026-09-21T14:13:20Z");
     }
 
+    /// A secret file in a fresh directory, as the module wants it (0600).
+    fn secret_file(dir: &Path) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join("secret");
+        std::fs::write(&path, [0x42u8; 32]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn no_secret_is_a_configuration_error() {
+        let out = run(
+            &args("--servers unix:/nonexistent.sock revoke-all"),
+            &mut std::io::empty(),
+            0,
+        );
+        assert_eq!(out.code, EXIT_CONFIG, "{out:?}");
+        assert!(
+            out.stderr.contains("MemSessionSecretFile"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("--secret-file"), "{}", out.stderr);
+    }
+
     #[test]
     fn unreachable_server_is_one_line_and_exit_2() {
         let dir = std::env::temp_dir().join(format!("memsessionctl-none-{}", std::process::id()));
         let sock = dir.join("nothing.sock");
+        let secret = secret_file(&dir);
         let out = run(
             &args(&format!(
-                "--servers unix:{} --timeout 200ms check",
+                "--servers unix:{} --secret-file {secret} --timeout 200ms check",
                 sock.display()
             )),
             &mut std::io::empty(),
@@ -840,12 +912,13 @@ mod tests {
         assert!(out.stderr.contains(&sock.display().to_string()));
         let json = run(
             &args(&format!(
-                "--servers unix:{} --json revoke-all",
+                "--servers unix:{} --secret-file={secret} --json revoke-all",
                 sock.display()
             )),
             &mut std::io::empty(),
             0,
         );
+        std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(json.code, EXIT_STORE);
         assert!(json
             .stdout

@@ -166,3 +166,26 @@ pub extern "C" fn memsession_rs_server_directive(
         state.config.set(name, arg)
     })
 }
+
+#[no_mangle]
+pub extern "C" fn memsession_rs_server_directive2(
+    cmd: *mut ap::cmd_parms,
+    server_config: *mut c_void,
+    name: *const c_char,
+    first: *const c_char,
+    second: *const c_char,
+) -> *const c_char {
+    directive(cmd, name, first, |name, first| {
+        // SAFETY: `second` is NULL or a NUL-terminated word from Apache's config parser.
+        let second = match unsafe { (!second.is_null()).then(|| pool::text(second)) } {
+            None => None,
+            Some(Some(second)) => Some(second),
+            Some(None) => return Err(format!("{name}: an argument is not valid UTF-8")),
+        };
+        // SAFETY: the shim passes this server's ServerState from its module config.
+        let state = unsafe { server_config.cast::<ServerState>().as_mut() }
+            .ok_or_else(|| format!("{name}: configuration unavailable"))?;
+        let words: Vec<&str> = std::iter::once(first).chain(second).collect();
+        state.config.set_words(name, &words)
+    })
+}

@@ -100,7 +100,7 @@ pub(super) fn finish_login(
     return_to: Option<String>,
     credentials: LoginCredentials,
 ) -> c_int {
-    let (Some(config), Some(state)) = (request.dir_config(), request.server_state()) else {
+    let (Some(config), Some(store)) = (request.dir_config(), request.session_store()) else {
         return status::INTERNAL_SERVER_ERROR;
     };
     let login_request = LoginRequest {
@@ -113,7 +113,7 @@ pub(super) fn finish_login(
         ccache: credentials.ccache,
     };
     no_store(request);
-    let outcome = match login::login(login_request, config, state.store(), unix_now()) {
+    let outcome = match login::login(login_request, config, store, unix_now()) {
         Ok(outcome) => {
             delegation::remove_source_after_request(request, credentials.source_file);
             outcome
@@ -194,7 +194,7 @@ pub(super) fn no_store(request: &mut Request) {
 }
 
 fn logout_handler(request: &mut Request) -> c_int {
-    let (Some(config), Some(state)) = (request.dir_config(), request.server_state()) else {
+    let (Some(config), Some(store)) = (request.dir_config(), request.session_store()) else {
         return status::INTERNAL_SERVER_ERROR;
     };
     let method = request.method();
@@ -216,11 +216,7 @@ fn logout_handler(request: &mut Request) -> c_int {
         super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
         return status::FORBIDDEN;
     }
-    let outcome = logout::logout(
-        request.header(Headers::In, c"Cookie"),
-        config,
-        state.store(),
-    );
+    let outcome = logout::logout(request.header(Headers::In, c"Cookie"), config, store);
     no_store(request);
     request.set_cookie(&outcome.expire_cookie);
     let tag = outcome.log_tag.as_deref().unwrap_or("-");

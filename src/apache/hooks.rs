@@ -97,7 +97,7 @@ fn check_authn(request: &mut Request) -> c_int {
         request.set_note(NOTE_VALIDATED, user);
         return status::OK;
     }
-    let Some(state) = request.server_state() else {
+    let Some(store) = request.session_store() else {
         return status::INTERNAL_SERVER_ERROR;
     };
     let facts = AuthRequest {
@@ -106,7 +106,7 @@ fn check_authn(request: &mut Request) -> c_int {
         unparsed_uri: request.unparsed_uri(),
         hints: hints(request),
     };
-    match authenticate::authenticate(&facts, config, state.store(), unix_now()) {
+    match authenticate::authenticate(&facts, config, store, unix_now()) {
         Outcome::Authenticated {
             session,
             set_cookie,
@@ -245,7 +245,7 @@ fn pass_user_header(request: &mut Request, header: &str) {
 }
 
 fn issue_session(request: &mut Request, config: &DirConfig) {
-    let (Some(user), Some(state)) = (request.user(), request.server_state()) else {
+    let (Some(user), Some(store)) = (request.user(), request.session_store()) else {
         return;
     };
     let auth_type = request.authenticated_type().unwrap_or("unknown");
@@ -260,7 +260,7 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
         ccache: credentials.ccache,
     };
     let now = unix_now();
-    match state.store().create(new, now) {
+    match store.create(new, now) {
         Ok((id, record)) => {
             request.log(
                 Level::Info,

@@ -48,6 +48,20 @@ pub extern "C" fn memsession_rs_post_config(
         )
     };
     boundary::guard(status::INTERNAL_SERVER_ERROR, report, || {
+        let mut missing_secret = false;
+        each_server(server, |s, state| {
+            if let Err(message) = state.config.secrets() {
+                missing_secret = true;
+                log::server(
+                    s,
+                    Level::Error,
+                    format_args!("mod_auth_memsession: {message}"),
+                );
+            }
+        });
+        if missing_secret {
+            return status::INTERNAL_SERVER_ERROR;
+        }
         // SAFETY: a plain query of httpd's state.
         if unsafe { ap::memsession_c_is_dry_run() } != 0 {
             return status::OK;

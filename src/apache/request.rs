@@ -10,7 +10,7 @@ use super::log::{self, Level};
 use super::pool::{self, Pool};
 use super::server_state::ServerState;
 use crate::config::DirConfig;
-use crate::session_store::ValidRecord;
+use crate::session_store::{SessionStore, ValidRecord};
 
 pub struct Request<'r> {
     raw: NonNull<ap::request_rec>,
@@ -94,6 +94,11 @@ impl<'r> Request<'r> {
                 .cast::<ServerState>()
                 .as_ref()
         }
+    }
+
+    /// This virtual host's session store.
+    pub fn session_store(&self) -> Option<&'r SessionStore> {
+        self.server_state().and_then(ServerState::store)
     }
 
     pub fn method(&self) -> &'r str {

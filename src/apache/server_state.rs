@@ -9,7 +9,7 @@ use crate::store::client::StoreClient;
 
 pub struct ServerState {
     pub config: ServerConfig,
-    store: OnceLock<SessionStore>,
+    store: OnceLock<Option<SessionStore>>,
 }
 
 impl ServerState {
@@ -20,16 +20,27 @@ impl ServerState {
         }
     }
 
-    pub fn store(&self) -> &SessionStore {
-        self.store.get_or_init(|| {
-            let client = StoreClient::new(self.config.servers(), self.config.timeout());
-            SessionStore::new(client, self.config.key_prefix(), self.config.local_cache())
-        })
+    /// The session store; `None` only for a server without `MemSessionSecretFile`, which
+    /// post_config refuses to start with.
+    pub fn store(&self) -> Option<&SessionStore> {
+        self.store
+            .get_or_init(|| {
+                let secrets = self.config.secrets().ok()?;
+                let client = StoreClient::new(self.config.servers(), self.config.timeout());
+                Some(SessionStore::new(
+                    client,
+                    &secrets.current,
+                    secrets.previous.as_ref(),
+                    self.config.key_prefix(),
+                    self.config.local_cache(),
+                ))
+            })
+            .as_ref()
     }
 
     /// Closes pooled connections when a child exits.
     pub fn close_connections(&self) {
-        if let Some(store) = self.store.get() {
+        if let Some(Some(store)) = self.store.get() {
             store.client().close_idle_at_exit();
         }
     }

@@ -36,7 +36,7 @@ pub fn handle(request: &mut Request) -> c_int {
         request.allow_methods(&[Method::Get]);
         return status::METHOD_NOT_ALLOWED;
     }
-    let Some(state) = request.server_state() else {
+    let Some(store) = request.session_store() else {
         return status::INTERNAL_SERVER_ERROR;
     };
     no_store(request);
@@ -55,7 +55,7 @@ pub fn handle(request: &mut Request) -> c_int {
         );
     };
     let snapshot = counters.snapshot();
-    let servers = server_reports(state.store().client());
+    let servers = server_reports(store.client());
     if wants_json(request) {
         let body = metrics::render_json(&snapshot, &servers);
         request.respond(status::HTTP_OK, "application/json", &body)

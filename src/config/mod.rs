@@ -3,6 +3,7 @@
 //! unset field inherits). Nothing here knows about Apache; `apache::config` feeds it.
 pub mod dir;
 pub mod duration;
+pub mod secret_file;
 pub mod server;
 pub mod values;
 

@@ -2,6 +2,7 @@
 use std::time::Duration;
 
 use super::duration::parse_duration;
+use super::secret_file::{self, ServerSecret};
 use super::values;
 use super::{directive_error, inherit};
 use crate::store::address::ServerAddress;
@@ -18,7 +19,20 @@ pub struct ServerConfig {
     pub timeout: Option<Duration>,
     pub local_cache: Option<Duration>,
     pub key_prefix: Option<String>,
+    pub secrets: Option<Secrets>,
 }
+
+/// `MemSessionSecretFile current [previous]`: the secret new sessions are issued under, and
+/// the one being rotated out, whose sessions stay valid until they end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Secrets {
+    pub current: ServerSecret,
+    pub previous: Option<ServerSecret>,
+    /// The files, as configured (for messages and memsessionctl).
+    pub files: Vec<String>,
+}
+
+pub const SECRET_DIRECTIVE: &str = "MemSessionSecretFile";
 
 impl ServerConfig {
     pub fn set(&mut self, directive: &str, arg: &str) -> Result<(), String> {
@@ -46,8 +60,41 @@ impl ServerConfig {
             "MemSessionKeyPrefix" => {
                 self.key_prefix = Some(values::parse_key_prefix(arg).map_err(named)?)
             }
+            SECRET_DIRECTIVE => return self.set_words(directive, &[arg]),
             _ => return Err(directive_error(directive, "is not a server directive")),
         }
+        Ok(())
+    }
+
+    /// A directive with all its words (`MemSessionSecretFile` takes one or two; the others
+    /// one each, applied in order).
+    pub fn set_words(&mut self, directive: &str, words: &[&str]) -> Result<(), String> {
+        if directive != SECRET_DIRECTIVE {
+            return words.iter().try_for_each(|word| self.set(directive, word));
+        }
+        let named = |detail: String| directive_error(directive, detail);
+        let (current, previous) = match words {
+            [current] => (*current, None),
+            [current, previous] => (*current, Some(*previous)),
+            _ => {
+                return Err(named(
+                    "takes one file, or the current and the previous".into(),
+                ))
+            }
+        };
+        if self.secrets.is_some() {
+            return Err(named("is given twice for this server".to_string()));
+        }
+        let read = |path: &str| secret_file::read(std::path::Path::new(path)).map_err(named);
+        let secrets = Secrets {
+            current: read(current)?,
+            previous: previous.map(read).transpose()?,
+            files: words.iter().map(|word| word.to_string()).collect(),
+        };
+        if secrets.previous.as_ref() == Some(&secrets.current) {
+            return Err(named("the previous secret is the current one".to_string()));
+        }
+        self.secrets = Some(secrets);
         Ok(())
     }
 
@@ -58,6 +105,7 @@ impl ServerConfig {
             timeout: inherit(&vhost.timeout, &self.timeout),
             local_cache: inherit(&vhost.local_cache, &self.local_cache),
             key_prefix: inherit(&vhost.key_prefix, &self.key_prefix),
+            secrets: inherit(&vhost.secrets, &self.secrets),
         }
     }
 
@@ -78,6 +126,17 @@ impl ServerConfig {
     }
     pub fn key_prefix(&self) -> &str {
         self.key_prefix.as_deref().unwrap_or(DEFAULT_KEY_PREFIX)
+    }
+    /// The server secret; `Err` says how to configure one.
+    pub fn secrets(&self) -> Result<&Secrets, String> {
+        self.secrets.as_ref().ok_or_else(|| {
+            directive_error(
+                SECRET_DIRECTIVE,
+                "is not set: every store key is derived from the server secret. Create one \
+                 (head -c 32 /dev/urandom > /etc/apache2/memsession.secret; chmod 0600 it) and \
+                 name it with MemSessionSecretFile in the server configuration",
+            )
+        })
     }
 }
 
@@ -117,6 +176,56 @@ mod tests {
         let merged = main.merge(&other);
         assert_eq!(merged.servers().len(), 1, "vhost list replaces");
         assert_eq!(merged.local_cache(), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn secret_files_current_and_previous_and_vhost_inheritance() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("memsession-server-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, byte: u8| {
+            let path = dir.join(name);
+            std::fs::write(&path, [byte; 32]).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            path.display().to_string()
+        };
+        let (a, b) = (write("a", 1), write("b", 2));
+        let mut main = ServerConfig::default();
+        assert!(main.secrets().unwrap_err().starts_with(SECRET_DIRECTIVE));
+        main.set_words(SECRET_DIRECTIVE, &[&a, &b]).unwrap();
+        let secrets = main.secrets().unwrap();
+        assert_eq!(secrets.current.as_bytes(), &[1; 32]);
+        assert_eq!(secrets.previous.as_ref().unwrap().as_bytes(), &[2; 32]);
+        assert!(main.set_words(SECRET_DIRECTIVE, &[&a]).is_err(), "twice");
+
+        let merged = main.merge(&ServerConfig::default());
+        assert_eq!(merged.secrets().unwrap().files, [a.clone(), b.clone()]);
+        let mut vhost = ServerConfig::default();
+        vhost.set(SECRET_DIRECTIVE, &b).unwrap();
+        assert_eq!(
+            main.merge(&vhost).secrets().unwrap().current.as_bytes(),
+            &[2; 32]
+        );
+
+        for words in [
+            &[][..],
+            &[a.as_str(), b.as_str(), a.as_str()],
+            &[a.as_str(), a.as_str()],
+        ] {
+            let error = ServerConfig::default()
+                .set_words(SECRET_DIRECTIVE, words)
+                .unwrap_err();
+            assert!(error.starts_with(SECRET_DIRECTIVE), "{error}");
+        }
+        let missing = dir.join("missing").display().to_string();
+        let error = ServerConfig::default()
+            .set(SECRET_DIRECTIVE, &missing)
+            .unwrap_err();
+        assert!(
+            error.starts_with(SECRET_DIRECTIVE) && error.contains("cannot open"),
+            "{error}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

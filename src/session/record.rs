@@ -545,12 +545,12 @@ mod tests {
         // Same record key, different store key: the associated data catches the move.
         let moved = SessionKeys {
             store_key: format!("{}x", k.store_key),
-            record_key: k.record_key,
+            ..k.clone()
         };
         assert_eq!(open(&sealed, &moved), Err(RecordError::Tampered));
         let other_prefix = SessionKeys {
             store_key: k.store_key.replacen("memsession:", "other:", 1),
-            record_key: k.record_key,
+            ..k.clone()
         };
         assert_eq!(open(&sealed, &other_prefix), Err(RecordError::Tampered));
     }
@@ -563,8 +563,8 @@ mod tests {
         assert_eq!(open(&sealed, &other), Err(RecordError::Tampered));
         // Right store key, wrong record key (someone guessing ids against a known key).
         let wrong_key = SessionKeys {
-            store_key: k.store_key.clone(),
             record_key: other.record_key,
+            ..k.clone()
         };
         assert_eq!(open(&sealed, &wrong_key), Err(RecordError::Tampered));
         // Same id under another prefix derives another key.

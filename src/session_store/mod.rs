@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 pub use outcome::{Rejection, ValidRecord, Validated};
 
+use crate::config::secret_file::ServerSecret;
 use crate::session::id::SessionId;
-use crate::session::keys::{self, SessionKeys};
+use crate::session::keys::{KeyDeriver, SessionKeys};
 use crate::session::lifetime::{self, Expiry};
 use crate::session::record::{self, Epoch, SessionRecord};
 use crate::store::client::{StoreClient, StoreError};
@@ -75,20 +76,26 @@ impl From<StoreError> for CreateError {
 
 pub struct SessionStore {
     client: StoreClient,
-    prefix: String,
-    deriver: keys::KeyDeriver,
-    global_epoch_key: String,
+    /// Keys under the current server secret: every new session's.
+    current: KeyDeriver,
+    /// Keys under the secret being rotated out: its sessions stay valid until they end.
+    previous: Option<KeyDeriver>,
     known: KnownSessions,
 }
 
 impl SessionStore {
     /// Opens nothing: connections are made by the process that first uses them.
-    pub fn new(client: StoreClient, prefix: &str, local_cache: Duration) -> SessionStore {
+    pub fn new(
+        client: StoreClient,
+        secret: &ServerSecret,
+        previous_secret: Option<&ServerSecret>,
+        prefix: &str,
+        local_cache: Duration,
+    ) -> SessionStore {
         SessionStore {
             client,
-            prefix: prefix.to_string(),
-            deriver: keys::KeyDeriver::new(prefix),
-            global_epoch_key: keys::global_epoch_key(prefix),
+            current: KeyDeriver::new(secret, prefix),
+            previous: previous_secret.map(|previous| KeyDeriver::new(previous, prefix)),
             known: KnownSessions::new(local_cache),
         }
     }
@@ -97,12 +104,24 @@ impl SessionStore {
         &self.client
     }
 
+    /// The current secret's derivations, then the previous secret's (if any).
+    pub fn derivers(&self) -> impl Iterator<Item = &KeyDeriver> {
+        std::iter::once(&self.current).chain(self.previous.as_ref())
+    }
+
+    /// Where the current secret keeps this deployment's global revocation epoch.
+    pub fn global_epoch_key(&self) -> &str {
+        self.current.global_epoch_key()
+    }
+
     pub fn keys_for(&self, id: &SessionId) -> SessionKeys {
-        self.deriver.derive(id)
+        self.current.derive(id)
     }
 
     /// Steady state: one round trip, shared with the process's other threads asking at the
-    /// same moment; a local-cache hit allocates nothing and asks nothing.
+    /// same moment; a local-cache hit allocates nothing and asks nothing. A session this
+    /// process has not seen is looked up under the current secret, then (during a rotation)
+    /// under the previous one.
     pub fn validate(
         &self,
         id: &SessionId,
@@ -119,12 +138,44 @@ impl SessionStore {
                 refreshed: false,
             });
         }
-        let first_sight = recalled.is_none();
-        let (keys, user_epoch_key) = match recalled {
-            Some(recalled) => (recalled.keys, Some(recalled.user_epoch_key)),
-            None => (Arc::new(self.keys_for(id)), None),
-        };
-        let mut wanted = [keys.store_key.as_str(), &self.global_epoch_key, ""];
+        if let Some(recalled) = recalled {
+            let known = Lookup {
+                keys: recalled.keys,
+                user_epoch_key: Some(recalled.user_epoch_key),
+                deriver: &self.current,
+            };
+            return self.validate_in_store(id, known, policy, now, started);
+        }
+        let mut result = Err(Rejection::Unknown);
+        for deriver in self.derivers() {
+            let lookup = Lookup {
+                keys: Arc::new(deriver.derive(id)),
+                user_epoch_key: None,
+                deriver,
+            };
+            result = self.validate_in_store(id, lookup, policy, now, started);
+            if !matches!(result, Err(Rejection::Unknown)) {
+                break;
+            }
+        }
+        result
+    }
+
+    fn validate_in_store(
+        &self,
+        id: &SessionId,
+        lookup: Lookup,
+        policy: &Policy,
+        now: u64,
+        started: Instant,
+    ) -> Result<Validated, Rejection> {
+        let Lookup {
+            keys,
+            user_epoch_key,
+            deriver,
+        } = lookup;
+        let first_sight = user_epoch_key.is_none();
+        let mut wanted = [keys.store_key.as_str(), &keys.global_epoch_key, ""];
         let wanted = match &user_epoch_key {
             Some(key) => {
                 wanted[2] = key;
@@ -147,7 +198,7 @@ impl SessionStore {
         let user_epoch_key = match user_epoch_key {
             Some(key) => key,
             None => {
-                let key = keys::user_epoch_key(&self.prefix, &record.user);
+                let key = deriver.user_epoch_key(&record.user);
                 user_epoch =
                     epochs::parse(self.client.get(&key).map_err(Rejection::Store)?.as_deref());
                 Arc::from(key)
@@ -183,15 +234,19 @@ impl SessionStore {
         })
     }
 
-    /// Mints a session with a fresh id. Never takes an id from the client.
+    /// Mints a session with a fresh id, under the current secret. Never takes an id from the
+    /// client.
     pub fn create(
         &self,
         new: NewSession,
         now: u64,
     ) -> Result<(SessionId, SessionRecord), CreateError> {
-        let user_epoch_key = keys::user_epoch_key(&self.prefix, &new.user);
-        let (global_epoch, user_epoch) =
-            epochs::current_or_new(&self.client, &self.global_epoch_key, &user_epoch_key)?;
+        let user_epoch_key = self.current.user_epoch_key(&new.user);
+        let (global_epoch, user_epoch) = epochs::current_or_new(
+            &self.client,
+            self.current.global_epoch_key(),
+            &user_epoch_key,
+        )?;
         let record = new_record(&new, now, global_epoch, user_epoch);
         for _ in 0..3 {
             let id = SessionId::generate().map_err(|_| CreateError::Random)?;
@@ -210,20 +265,28 @@ impl SessionStore {
         Err(CreateError::Collision)
     }
 
-    /// Deletes one session (logout). Returns whether the store held it.
+    /// Deletes one session (logout), wherever a secret in use placed it. Returns whether the
+    /// store held it.
     pub fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.known.forget(id);
-        self.client.delete(&self.keys_for(id).store_key)
+        let mut held = false;
+        for deriver in self.derivers() {
+            held |= self.client.delete(&deriver.derive(id).store_key)?;
+        }
+        Ok(held)
     }
 
-    /// Ends every session of `user`, on every node, at their next request.
+    /// Ends every session of `user`, on every node, at their next request: under every
+    /// secret in use, so sessions issued before a rotation end too.
     pub fn revoke_user(&self, user: &str) -> Result<(), StoreError> {
-        epochs::replace(&self.client, &keys::user_epoch_key(&self.prefix, user))
+        self.derivers()
+            .try_for_each(|deriver| epochs::replace(&self.client, &deriver.user_epoch_key(user)))
     }
 
-    /// Ends every session of this deployment (this key prefix).
+    /// Ends every session of this deployment (this key prefix and secret).
     pub fn revoke_all(&self) -> Result<(), StoreError> {
-        epochs::replace(&self.client, &self.global_epoch_key)
+        self.derivers()
+            .try_for_each(|deriver| epochs::replace(&self.client, deriver.global_epoch_key()))
     }
 
     fn write(
@@ -240,6 +303,14 @@ impl SessionStore {
         )?;
         Ok(())
     }
+}
+
+/// Where to look for one session: its keys under one secret and, once known, its user's
+/// epoch key.
+struct Lookup<'d> {
+    keys: Arc<SessionKeys>,
+    user_epoch_key: Option<Arc<str>>,
+    deriver: &'d KeyDeriver,
 }
 
 fn new_record(new: &NewSession, now: u64, global: Epoch, user: Epoch) -> SessionRecord {

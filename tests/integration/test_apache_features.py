@@ -47,7 +47,7 @@ def _conf(c, p, cache_root: Path) -> str:
 
     mint = basic_ + "    Require valid-user\n    MemSession On\n" + off
     htdocs = p.htdocs
-    return mods + f"""
+    return mods + """
 DirectoryIndex index.html
 AddType text/html .shtml
 AddOutputFilter INCLUDES .shtml

@@ -17,7 +17,7 @@ import urllib.parse
 import pytest
 
 from harness.http import basic, location_path
-from test_faults import user_epoch_key
+from harness.derivation import global_epoch_key, user_epoch_key
 
 pytestmark = pytest.mark.module
 
@@ -62,7 +62,7 @@ def test_replay_after_revoke_user(client, login, store, no_id_in_error_log):
 def test_replay_after_revoke_all(client, login, store, no_id_in_error_log):
     alice, bob = login("alice"), login("bob")
     no_id_in_error_log(alice, bob)
-    key = b"memsession:g"
+    key = global_epoch_key()
     assert store.get(key) is not None and len(store.get(key)) == 16
     store.set(key, secrets.token_bytes(16))  # what revoke-all does
     replayed_everywhere(client, alice, 401, times=8)
@@ -87,7 +87,7 @@ def test_forged_epoch_value_does_not_revive_a_revoked_session(client, login, sto
         store.delete(key)
 
 
-@pytest.mark.parametrize("key", [user_epoch_key("alice"), b"memsession:g"], ids=["user", "global"])
+@pytest.mark.parametrize("key", [user_epoch_key("alice"), global_epoch_key()], ids=["user", "global"])
 @pytest.mark.parametrize("value", [b"", b"0", b"x" * 17], ids=["empty", "short", "long"])
 def test_a_malformed_epoch_does_not_lock_users_out(client, login, store, no_id_in_error_log,
                                                    key, value):

@@ -12,8 +12,6 @@ SIGSTOPped store; the breaker test here goes on from there: fast refusals, the p
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import secrets
 import time
@@ -21,6 +19,7 @@ import time
 import pytest
 
 from harness import procs
+from harness.derivation import global_epoch_key, user_epoch_key
 from harness.http import basic
 from harness.load import Load, served_by_every_worker, worker_pids
 
@@ -32,13 +31,6 @@ TIMEOUT_S = 0.200  # MemSessionTimeout in the harness config
 # bound would blow far past it.
 MARGIN_S = 0.300
 STATIC = "/app/index.html"  # a cheap protected request: no CGI fork
-
-
-def user_epoch_key(user: str, prefix: str = "memsession:") -> bytes:
-    """The key of a user's revocation epoch (src/session/keys.rs: user_epoch_key)."""
-    digest = hashlib.sha256(b"memsession user epoch\0" + prefix.encode() + b"\0"
-                            + user.encode()).digest()
-    return prefix.encode() + b"u:" + base64.urlsafe_b64encode(digest).rstrip(b"=")
 
 
 def no_5xx(outcomes) -> None:
@@ -227,7 +219,7 @@ def test_evicted_user_epoch_fails_closed_and_never_revives_a_revoked_session(
     assert whoami(alice)[0] == 401
 
     # The global epoch evicted: every session ends; logins work again afterwards.
-    assert store.delete(b"memsession:g")
+    assert store.delete(global_epoch_key())
     assert whoami(alice3)[0] == 401 and whoami(bob)[0] == 401
     assert whoami(login("bob"))[0] == 200
     leaked = [line for line in httpd.error_log.since(log_offset)

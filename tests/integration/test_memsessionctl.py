@@ -115,6 +115,7 @@ def test_check_reads_the_apache_config(components, paths, memcached):
         (root / "mods-enabled" / "auth_memsession.conf").write_text(
             "<IfModule auth_memsession_module>\n"
             f"    MemSessionServers unix:{paths.memcached_sock}\n"
+            f"    MemSessionSecretFile {paths.secret_file}\n"
             "    MemSessionTimeout 300ms\n</IfModule>\n")
         r = ctl.run(["--config", str(root / "apache2.conf"), "--json", "check"])
         assert r.code in (0, 1), r.describe()
@@ -127,6 +128,15 @@ def test_check_reads_the_apache_config(components, paths, memcached):
         bad = ctl.run(["--config", str(root / "apache2.conf"), "check"])
         assert bad.code == 78, bad.describe()
         assert "bad.conf:1: MemSessionTimeout" in bad.stderr
+
+        # without the secret it cannot name a single key: a configuration error, not defaults
+        (root / "mods-enabled" / "bad.conf").unlink()
+        conf = root / "mods-enabled" / "auth_memsession.conf"
+        conf.write_text("\n".join(line for line in conf.read_text().splitlines()
+                                  if "MemSessionSecretFile" not in line) + "\n")
+        unkeyed = ctl.run(["--config", str(root / "apache2.conf"), "revoke-all"])
+        assert unkeyed.code == 78, unkeyed.describe()
+        assert "MemSessionSecretFile" in unkeyed.stderr, unkeyed.describe()
 
 
 def test_check_against_a_stopped_memcached_fails_with_one_line(components, paths):

@@ -6,12 +6,15 @@ when up to date) from this repository. A failing build fails the tests: nothing 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import site
 from .components import REPO
 
 _BUILT: dict[str, str] = {}
@@ -55,10 +58,22 @@ def run(args: list[str], stdin: str | None = None, timeout_s: float = 30) -> Res
     return Result(r.returncode, r.stdout, r.stderr, argv)
 
 
+def secret_file() -> str:
+    """The run's server secret (site.SECRET) in a root-only file, as memsessionctl wants it."""
+    if "secret" not in _BUILT:
+        fd, path = tempfile.mkstemp(prefix="memsession-ctl-secret-")  # mode 0600
+        with os.fdopen(fd, "wb") as f:
+            f.write(site.SECRET)
+        atexit.register(os.unlink, path)
+        _BUILT["secret"] = path
+    return _BUILT["secret"]
+
+
 def for_socket(sock: Path | str, prefix: str = "memsession:"):
-    """run() bound to one memcached socket and key prefix."""
+    """run() bound to one memcached socket, key prefix and the run's secret."""
 
     def do(*args: str, stdin: str | None = None) -> Result:
-        return run(["--servers", f"unix:{sock}", "--prefix", prefix, *args], stdin=stdin)
+        return run(["--servers", f"unix:{sock}", "--prefix", prefix,
+                    "--secret-file", secret_file(), *args], stdin=stdin)
 
     return do

@@ -1,19 +1,80 @@
-"""The module's documented key derivation, recomputed here independently of its code, so
-tests can find a session's record in memcached from the cookie alone."""
+"""The module's documented key derivation (README, "Keys in memcached"; src/session/keys.rs),
+recomputed here independently of its code, so tests can find a session's record and epochs in
+memcached from the cookie and the server secret; and the record format, so a test can seal a
+record the way someone who writes to memcached would."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import hmac
+import os
+import struct
+
+from . import site
 
 
-def record_key(cookie: str, prefix: str = "memsession:") -> bytes:
-    """The store key of a session, derived independently of the module, as README documents
-    it: prefix + "s:" + base64url(HKDF-SHA256(salt=SHA-256("memsession v1 salt\\0" + prefix),
-    ikm=id, info="store key", 32 bytes))."""
+def _hmac(key: bytes, message: bytes) -> bytes:
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+def _session_salt(prefix: str, secret: bytes) -> bytes:
+    return _hmac(secret, b"memsession v2 session salt\0" + prefix.encode())
+
+
+def _epoch_key(prefix: str, secret: bytes) -> bytes:
+    return _hmac(secret, b"memsession v2 epoch key\0" + prefix.encode())
+
+
+def session_keys(cookie: str, prefix: str = "memsession:", secret: bytes | None = None,
+                 salt: bytes | None = None) -> tuple[bytes, bytes]:
+    """(store key, record key) of a session: HKDF-SHA256 of the id under the session salt.
+    `salt` replaces the secret-derived one (what a derivation without the secret would use)."""
     session_id = base64.urlsafe_b64decode(cookie + "=")
-    salt = hashlib.sha256(b"memsession v1 salt\0" + prefix.encode()).digest()
-    prk = hmac.new(salt, session_id, hashlib.sha256).digest()
-    okm = hmac.new(prk, b"store key\x01", hashlib.sha256).digest()
-    return (prefix + "s:").encode() + base64.urlsafe_b64encode(okm).rstrip(b"=")
+    if salt is None:
+        salt = _session_salt(prefix, site.SECRET if secret is None else secret)
+    prk = _hmac(salt, session_id)
+    store_hash = _hmac(prk, b"store key\x01")
+    record_key = _hmac(prk, b"record key\x01")
+    return (prefix + "s:").encode() + _b64(store_hash), record_key
+
+
+def record_key(cookie: str, prefix: str = "memsession:", secret: bytes | None = None) -> bytes:
+    """The store key of a session (named record_key for the record it holds)."""
+    return session_keys(cookie, prefix, secret)[0]
+
+
+def unkeyed_salt(prefix: str = "memsession:") -> bytes:
+    """The salt the module used before it had a server secret: public inputs only."""
+    return hashlib.sha256(b"memsession v1 salt\0" + prefix.encode()).digest()
+
+
+def global_epoch_key(prefix: str = "memsession:", secret: bytes | None = None) -> bytes:
+    key = _epoch_key(prefix, site.SECRET if secret is None else secret)
+    return (prefix + "g:").encode() + _b64(_hmac(key, b"global"))
+
+
+def user_epoch_key(user: str, prefix: str = "memsession:", secret: bytes | None = None) -> bytes:
+    key = _epoch_key(prefix, site.SECRET if secret is None else secret)
+    return (prefix + "u:").encode() + _b64(_hmac(key, b"user\0" + user.encode()))
+
+
+def seal(store_key: bytes, record_key_: bytes, user: str, user_epoch: bytes,
+         global_epoch: bytes, now: int, auth_type: str = "Basic") -> bytes:
+    """A version-1 record (src/session/record.rs): version | nonce | ChaCha20-Poly1305 of the
+    plaintext, associated data version || store key."""
+    from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
+    def field(raw: bytes) -> bytes:
+        return struct.pack(">I", len(raw)) + raw
+
+    plaintext = (field(user.encode()) + field(auth_type.encode())
+                 + struct.pack(">QQQQQ", now, now, 3600, 0, 0) + b"\0"
+                 + user_epoch + global_epoch)
+    nonce = os.urandom(12)
+    sealed = ChaCha20Poly1305(record_key_).encrypt(nonce, plaintext, b"\x01" + store_key)
+    return b"\x01" + nonce + sealed

@@ -45,6 +45,10 @@ def prepare_root(c: Components, root: Path) -> site.Paths:
     (p.htdocs / "harness" / "ready.txt").write_text(READY_TEXT)
     (p.htdocs / "app" / "index.html").write_text(APP_INDEX)
     (p.htdocs / "bye.txt").write_text("bye\n")
+    # root-only, as MemSessionSecretFile requires: created with its mode, never wider
+    fd = os.open(p.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(site.SECRET)
     first = True
     for user, password in site.USERS.items():
         flags = "-bc" if first else "-b"

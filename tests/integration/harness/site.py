@@ -7,6 +7,7 @@ LoadModule and without any MemSession* directive, so the harness can be proven o
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,9 @@ COOKIE_DOMAIN = "example.test"
 INACTIVITY_S = 3  # /short
 MAX_LIFETIME_S = 3  # /brief
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 5  # bounds Httpd.stop()'s graceful stop
+# The server secret (MemSessionSecretFile) of every httpd in one test run: servers that share
+# a memcached and a prefix share sessions, as the nodes of a farm do.
+SECRET = os.urandom(32)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,10 @@ class Paths:
     @property
     def htpasswd(self) -> Path:
         return self.root / "conf" / "htpasswd"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.root / "conf" / "memsession.secret"
 
     @property
     def memcached_sock(self) -> Path:
@@ -116,6 +124,7 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
             f"MemSessionServers unix:{memcached_sock or p.memcached_sock}",
             "MemSessionTimeout 200ms",
             f"MemSessionKeyPrefix {key_prefix}",
+            f'MemSessionSecretFile "{p.secret_file}"',
         ]
     return "\n".join(lines) + "\n"
 
