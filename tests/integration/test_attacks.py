@@ -17,6 +17,7 @@ import urllib.parse
 import pytest
 
 from harness.http import basic, location_path
+from harness.load import served_by_every_worker, worker_pids
 from test_faults import user_epoch_key
 
 pytestmark = pytest.mark.module
@@ -24,52 +25,63 @@ pytestmark = pytest.mark.module
 ALICE = {"Authorization": basic("alice", "alicepw")}
 
 
-def replayed_everywhere(client, cookie: str, expect: int, times: int = 24) -> None:
-    """The cookie, replayed on new connections (so over every child in turn), gets `expect`."""
-    statuses = [client.get("/app/index.html", cookie=cookie).status for _ in range(times)]
-    assert set(statuses) == {expect}, statuses
+@pytest.fixture
+def replayed_everywhere(client, httpd, components):
+    """replayed_everywhere(cookie, expect): the cookie, replayed in rounds of concurrent
+    requests, gets `expect` from every worker process (read from the access log's pid): one
+    request after another may all land on the same child, so only concurrency shows that no
+    child remembers what another one forgot."""
+
+    def check(cookie: str, expect: int) -> None:
+        workers = worker_pids(httpd.children(), components.threaded)
+        assert workers, "httpd has no worker processes"
+        served_by_every_worker(client, httpd.p.access_log, workers, "/app/index.html", cookie,
+                               expect=expect)
+
+    return check
 
 
-def test_replay_after_logout_is_refused_by_every_child(client, login, no_id_in_error_log):
+def test_replay_after_logout_is_refused_by_every_child(client, login, no_id_in_error_log,
+                                                       replayed_everywhere):
     cookie = login("alice")
     no_id_in_error_log(cookie)
-    replayed_everywhere(client, cookie, 200)
+    replayed_everywhere(cookie, 200)
     r = client.post("/logout", cookie=cookie, headers={"Origin": client.origin}, body=b"")
     assert r.status == 303, r.describe()
-    replayed_everywhere(client, cookie, 401)
+    replayed_everywhere(cookie, 401)
     # ... and logging in with it does not bring it back.
     fresh = login("alice", cookie=cookie)
     no_id_in_error_log(fresh)
     assert fresh != cookie
-    replayed_everywhere(client, cookie, 401, times=8)
+    replayed_everywhere(cookie, 401)
 
 
-def test_replay_after_revoke_user(client, login, store, no_id_in_error_log):
+def test_replay_after_revoke_user(client, login, store, no_id_in_error_log, replayed_everywhere):
     alice1, alice2, bob = login("alice"), login("alice"), login("bob")
     no_id_in_error_log(alice1, alice2, bob)
     key = user_epoch_key("alice")
     old_epoch = store.get(key)
     assert old_epoch is not None and len(old_epoch) == 16
     store.set(key, secrets.token_bytes(16))  # what revoke-user does
-    replayed_everywhere(client, alice1, 401, times=8)
-    replayed_everywhere(client, alice2, 401, times=8)
-    replayed_everywhere(client, bob, 200, times=8)
+    replayed_everywhere(alice1, 401)
+    replayed_everywhere(alice2, 401)
+    replayed_everywhere(bob, 200)
     after = login("alice")
     no_id_in_error_log(after)
-    replayed_everywhere(client, after, 200, times=8)
+    replayed_everywhere(after, 200)
 
 
-def test_replay_after_revoke_all(client, login, store, no_id_in_error_log):
+def test_replay_after_revoke_all(client, login, store, no_id_in_error_log, replayed_everywhere):
     alice, bob = login("alice"), login("bob")
     no_id_in_error_log(alice, bob)
     key = b"memsession:g"
     assert store.get(key) is not None and len(store.get(key)) == 16
     store.set(key, secrets.token_bytes(16))  # what revoke-all does
-    replayed_everywhere(client, alice, 401, times=8)
-    replayed_everywhere(client, bob, 401, times=8)
+    replayed_everywhere(alice, 401)
+    replayed_everywhere(bob, 401)
     after = login("bob")
     no_id_in_error_log(after)
-    replayed_everywhere(client, after, 200, times=8)
+    replayed_everywhere(after, 200)
 
 
 def test_forged_epoch_value_does_not_revive_a_revoked_session(client, login, store,
@@ -90,7 +102,7 @@ def test_forged_epoch_value_does_not_revive_a_revoked_session(client, login, sto
 @pytest.mark.parametrize("key", [user_epoch_key("alice"), b"memsession:g"], ids=["user", "global"])
 @pytest.mark.parametrize("value", [b"", b"0", b"x" * 17], ids=["empty", "short", "long"])
 def test_a_malformed_epoch_does_not_lock_users_out(client, login, store, no_id_in_error_log,
-                                                   key, value):
+                                                   replayed_everywhere, key, value):
     """An epoch value of the wrong length (corruption, or a write by someone with access to
     memcached) matches no session: existing sessions end (fail closed). But epochs are stored
     without expiry, so a login must replace it rather than fail: otherwise the user (or, for the
@@ -104,7 +116,7 @@ def test_a_malformed_epoch_does_not_lock_users_out(client, login, store, no_id_i
         assert r.status == 303, r.describe()
         after = r.cookie("memsession").value
         no_id_in_error_log(after)
-        replayed_everywhere(client, after, 200, times=8)
+        replayed_everywhere(after, 200)
         assert client.get("/app/index.html", cookie=before).status == 401
     finally:
         store.delete(key)
