@@ -45,7 +45,7 @@ impl Refusal {
         match self {
             Refusal::NoCookie => false,
             Refusal::MalformedCookie | Refusal::AmbiguousCookie => true,
-            Refusal::Rejected(rejection) => rejection.is_final(),
+            Refusal::Rejected(rejection) => rejection.ends_cookie(),
         }
     }
 }

@@ -159,7 +159,8 @@ impl SessionStore {
         check_lifetime(&record, policy, now)?;
 
         let mut refreshed = false;
-        if policy.extend && lifetime::needs_refresh(&record, now) {
+        let location_timeout = policy.inactivity_timeout.as_secs();
+        if policy.extend && lifetime::needs_refresh(&record, location_timeout, now) {
             record.last_seen = now;
             // A failed write-back costs the session some of its window, not the request.
             refreshed = self.write(&keys, &record, now).is_ok();
@@ -272,11 +273,11 @@ fn check_lifetime(record: &SessionRecord, policy: &Policy, now: u64) -> Result<(
     lifetime::check(record, now).map_err(Rejection::Expired)?;
     let inactivity = policy.inactivity_timeout.as_secs();
     if inactivity > 0 && now >= record.last_seen.saturating_add(inactivity) {
-        return Err(Rejection::Expired(Expiry::Inactive));
+        return Err(Rejection::TooOldHere(Expiry::Inactive));
     }
     let max_lifetime = policy.max_lifetime.as_secs();
     if max_lifetime > 0 && now >= record.created.saturating_add(max_lifetime) {
-        return Err(Rejection::Expired(Expiry::MaxLifetime));
+        return Err(Rejection::TooOldHere(Expiry::MaxLifetime));
     }
     Ok(())
 }

@@ -1,7 +1,10 @@
-"""MemSessionInactivityTimeout (sliding) and MemSessionMaxLifetime (absolute from login).
+"""MemSessionInactivityTimeout (sliding) and MemSessionMaxLifetime (absolute from login), on
+the session itself and on a location stricter than the login.
 
 These tests let real time pass: that is the behaviour under test, not a wait for readiness.
-/short: inactivity 3s. /brief: max lifetime 3s, inactivity 1h.
+/short: inactivity 3s. /brief: max lifetime 3s, inactivity 1h. /login: the defaults (1h, 8h).
+Times in the record are whole seconds, so a limit of 3s ends a session 2 to 3s after its last
+write: checks before 1.5s expect the session, checks after 4.5s expect it gone.
 """
 
 import time
@@ -19,7 +22,13 @@ def _at(t0: float, offset: float) -> None:
         time.sleep(delay)
 
 
-def test_activity_keeps_a_session_alive_and_idleness_ends_it(login, whoami):
+def expired_cookie(r) -> None:
+    """The session is over: the response makes the browser drop its cookie."""
+    c = r.cookie("memsession")
+    assert c is not None and c.value == "" and c.get("max-age") == "0", r.describe()
+
+
+def test_activity_keeps_a_session_alive_and_idleness_ends_it(client, login, whoami):
     cookie = login("alice", path="/short/login")
     t0 = time.monotonic()
     seen = []
@@ -29,11 +38,12 @@ def test_activity_keeps_a_session_alive_and_idleness_ends_it(login, whoami):
     assert [s for _, s in seen] == [200] * 5, f"kept busy, yet: {seen}"
     last = time.monotonic()
     _at(last, INACTIVITY_S + 1.5)
-    assert whoami(cookie, "/short/app/env.cgi")[0] == 401, \
-        f"{INACTIVITY_S + 1.5}s idle with a {INACTIVITY_S}s inactivity timeout"
+    r = client.get("/short/app/env.cgi", cookie=cookie)
+    assert r.status == 401, f"{INACTIVITY_S + 1.5}s idle with a {INACTIVITY_S}s inactivity timeout"
+    expired_cookie(r)
 
 
-def test_max_lifetime_ends_a_busy_session(login, whoami):
+def test_max_lifetime_ends_a_busy_session(client, login, whoami):
     cookie = login("alice", path="/brief/login")
     t0 = time.monotonic()
     early = []
@@ -45,5 +55,48 @@ def test_max_lifetime_ends_a_busy_session(login, whoami):
         _at(t0, offset)
         whoami(cookie, "/brief/app/env.cgi")
     _at(t0, MAX_LIFETIME_S + 1.5)
-    assert whoami(cookie, "/brief/app/env.cgi")[0] == 401, \
-        f"{MAX_LIFETIME_S + 1.5}s after login with a {MAX_LIFETIME_S}s max lifetime"
+    r = client.get("/brief/app/env.cgi", cookie=cookie)
+    assert r.status == 401, f"{MAX_LIFETIME_S + 1.5}s after login with a {MAX_LIFETIME_S}s max lifetime"
+    expired_cookie(r)
+
+
+
+def refused_here_only(client, whoami, cookie: str, path: str) -> None:
+    """Refused at the stricter location, without expiring the cookie: the session's own limits
+    are not reached, and /app (the login's limits) still serves it."""
+    r = client.get(path, cookie=cookie)
+    assert r.status == 401, r.describe()
+    assert r.cookie("memsession") is None, \
+        f"a refusal by one location's stricter limit must not end the session everywhere:\n" \
+        f"{r.describe()}"
+    assert whoami(cookie)[0] == 200, "the session's own limits (1h, 8h) are not over"
+
+
+def test_a_stricter_inactivity_timeout_holds_on_a_longer_login(client, login, whoami):
+    """README: MemSessionInactivityTimeout is recorded at login, and a location with a stricter
+    value enforces it too. A session minted at /login (1h) and used at /short/app (3s): use
+    keeps it alive there, 3s of idleness end it there."""
+    cookie = login("alice")
+    t0 = time.monotonic()
+    seen = []
+    for second in range(1, 6):  # one request a second for 5s: longer than the 3s window
+        _at(t0, second)
+        seen.append((second, whoami(cookie, "/short/app/env.cgi")[0]))
+    assert [s for _, s in seen] == [200] * 5, f"kept busy, yet: {seen}"
+    _at(time.monotonic(), INACTIVITY_S + 1.5)
+    refused_here_only(client, whoami, cookie, "/short/app/env.cgi")
+
+
+def test_a_stricter_max_lifetime_holds_on_a_longer_login(client, login, whoami):
+    """The same for MemSessionMaxLifetime: a session minted at /login (8h) is refused at
+    /brief/app (3s) once 3s have passed since the login, however busy."""
+    cookie = login("alice")
+    t0 = time.monotonic()
+    _at(t0, 1)
+    assert whoami(cookie, "/brief/app/env.cgi")[0] == 200
+    for offset in (2, 3, 4):
+        _at(t0, offset)
+        whoami(cookie, "/brief/app/env.cgi")
+    _at(t0, MAX_LIFETIME_S + 1.5)
+    refused_here_only(client, whoami, cookie, "/brief/app/env.cgi")
+
