@@ -1,5 +1,5 @@
 """MemSessionInactivityTimeout (sliding) and MemSessionMaxLifetime (absolute from login), on
-the session itself and on a location stricter than the login.
+the session itself and on a location stricter than the login; MemSessionExtend Off.
 
 These tests let real time pass: that is the behaviour under test, not a wait for readiness.
 /short: inactivity 3s. /brief: max lifetime 3s, inactivity 1h. /login: the defaults (1h, 8h).
@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from harness.site import INACTIVITY_S, MAX_LIFETIME_S
+from harness.http import basic
+from harness.site import INACTIVITY_S, MAX_LIFETIME_S, USERS
 
 pytestmark = pytest.mark.module
 
@@ -100,3 +101,35 @@ def test_a_stricter_max_lifetime_holds_on_a_longer_login(client, login, whoami):
     _at(t0, MAX_LIFETIME_S + 1.5)
     refused_here_only(client, whoami, cookie, "/brief/app/env.cgi")
 
+
+# /short/poll: under /short (inactivity 3s), a request there does not slide the window.
+POLL_LOCATION = """
+<Location /short/poll>
+    AuthType MemSession
+    Require valid-user
+    MemSessionCookieSecure Off
+    MemSessionExtend Off
+</Location>
+"""
+
+
+def test_polling_an_extend_off_location_does_not_keep_a_session_alive(another_httpd):
+    """MemSessionExtend Off: a page polling in the background cannot keep an abandoned session
+    alive. Polled twice a second, the session still ends after 3s without other activity
+    (test_activity_keeps_a_session_alive_and_idleness_ends_it shows the same polling at an
+    extending location keeps it)."""
+    server = another_httpd(extra_conf=POLL_LOCATION)
+    client = server.client
+    r = client.get("/short/login", headers={"Authorization": basic("alice", USERS["alice"])})
+    assert r.status == 303, r.describe()
+    cookie = r.cookie("memsession").value
+    t0 = time.monotonic()
+    polls = []
+    for tick in range(1, 10):  # every 0.5s for 4.5s
+        _at(t0, tick / 2)
+        polls.append((tick / 2, client.get("/short/poll/env.cgi", cookie=cookie).status))
+    early = [status for at, status in polls if at <= 1.5]
+    assert early == [200] * len(early), f"the session ended early: {polls}"
+    assert polls[-1][1] == 401, f"polling an Extend Off location kept the session: {polls}"
+    # ... and it is the session that ended, not just the poll location.
+    assert client.get("/short/app/env.cgi", cookie=cookie).status == 401
