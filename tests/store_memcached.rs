@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use memsession::config::secret_file::ServerSecret;
+use memsession::session_store::{NewSession, Policy, Rejection, SessionStore};
 use memsession::store::address::ServerAddress;
 use memsession::store::breaker::BreakerState;
 use memsession::store::client::{StoreClient, StoreError};
@@ -308,6 +310,45 @@ fn an_expiry_in_the_past_makes_the_item_unreadable() {
         client.get("memsession:test:fresh").unwrap().as_deref(),
         Some(&b"here"[..])
     );
+}
+
+/// A request reads a session, a logout deletes it, then the request writes back the slid
+/// inactivity window: the logout must stay done (before, the write-back was a `set` and the
+/// logged-out session lived again).
+#[test]
+fn a_write_back_after_a_logout_does_not_bring_the_session_back() {
+    let server = Memcached::unix();
+    let secret = ServerSecret::from_bytes(vec![7; 32]).unwrap();
+    let store = SessionStore::new(server.client(), &secret, None, "t:", Duration::ZERO);
+    let now = unix_now();
+    let new = NewSession {
+        user: "alice".to_string(),
+        auth_type: "Basic".to_string(),
+        inactivity_timeout: Duration::from_secs(60),
+        max_lifetime: Duration::from_secs(600),
+        credential_end: None,
+        cap_to_credentials: false,
+        ccache: None,
+    };
+    let (id, mut record) = store.create(new, now).unwrap();
+    let keys = store.keys_for(&id);
+    record.last_seen = now + 30;
+    // still there: the write-back slides it
+    assert!(store.write_back(&keys, &record, now + 30).unwrap());
+    assert!(store.client().get(&keys.store_key).unwrap().is_some());
+    // logged out meanwhile: nothing is written, the record stays gone
+    assert!(store.delete(&id).unwrap());
+    assert!(!store.write_back(&keys, &record, now + 31).unwrap());
+    assert_eq!(store.client().get(&keys.store_key).unwrap(), None);
+    let policy = Policy {
+        inactivity_timeout: Duration::ZERO,
+        max_lifetime: Duration::ZERO,
+        extend: true,
+    };
+    assert!(matches!(
+        store.validate(&id, &policy, now + 32),
+        Err(Rejection::Unknown)
+    ));
 }
 
 #[test]

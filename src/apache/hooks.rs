@@ -10,7 +10,7 @@ use super::minting::{self, NOTE_AUTHN_PHASE, NOTE_ISSUED, NOTE_VALIDATED};
 use super::request::{Headers, Request};
 use super::status;
 use crate::config::DirConfig;
-use crate::flow::authenticate::{self, AuthRequest, Challenge, Outcome};
+use crate::flow::authenticate::{self, AuthRequest, Challenge, Outcome, Recheck};
 use crate::flow::{cookies, unix_now};
 use crate::session::id::SessionId;
 use crate::session_store::NewSession;
@@ -90,21 +90,30 @@ fn check_authn(request: &mut Request) -> c_int {
             return status::DECLINED;
         }
     }
-    // A sub-request or internal redirect of a request we already vouched for: same client,
-    // same cookie, so no second store round trip.
-    if let Some(user) = request.ancestors().find_map(|r| r.note(NOTE_VALIDATED)) {
-        request.set_user(user, AUTH_TYPE);
-        request.set_note(NOTE_VALIDATED, user);
-        return status::OK;
-    }
-    let Some(store) = request.session_store() else {
-        return status::INTERNAL_SERVER_ERROR;
-    };
     let facts = AuthRequest {
         cookie_header: request.header(Headers::In, c"Cookie"),
         passes_csrf_check: same_site_or_trusted(request, config),
         unparsed_uri: request.unparsed_uri(),
         hints: hints(request),
+    };
+    // A subrequest or internal redirect of a request already authenticated on its session:
+    // same client, same cookie, so no second round trip; this location's rules still apply.
+    if let Some(record) = request.validated() {
+        return match authenticate::recheck(record, &facts, config, unix_now()) {
+            Ok(()) => {
+                request.set_user(&record.user, AUTH_TYPE);
+                request.set_note(NOTE_VALIDATED, &record.user);
+                delegation::lend_to_backend(request, config, record);
+                status::OK
+            }
+            Err(Recheck::CrossOrigin) => cross_origin(request, "-"),
+            Err(Recheck::Refused(refusal)) => {
+                refuse(request, config, primary, &facts, refusal, None)
+            }
+        };
+    }
+    let Some(store) = request.session_store() else {
+        return status::INTERNAL_SERVER_ERROR;
     };
     match authenticate::authenticate(&facts, config, store, unix_now()) {
         Outcome::Authenticated {
@@ -136,48 +145,62 @@ fn check_authn(request: &mut Request) -> c_int {
             request.keep_validated(session.record);
             status::OK
         }
-        Outcome::CrossOrigin { id } => {
-            super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
-            request.log(
-                Level::Warning,
-                format_args!(
-                    "session {}: {} {} refused: Origin/Referer is not this site or a \
-                     MemSessionTrustedOrigin (MemSessionCSRFCheck)",
-                    id.tag(),
-                    request.method(),
-                    request.uri()
-                ),
-            );
-            status::FORBIDDEN
-        }
+        Outcome::CrossOrigin { id } => cross_origin(request, &id.tag().to_string()),
         Outcome::Refused { refusal, id } => {
-            super::shared_metrics::count(crate::metrics::Counter::validation(refusal.reason()));
-            let level = match &refusal {
-                authenticate::Refusal::Rejected(rejection) if !rejection.is_final() => Level::Error,
-                _ => Level::Debug,
-            };
-            request.log(
-                level,
-                format_args!(
-                    "no valid session ({}; session {}): {refusal:?}",
-                    refusal.reason(),
-                    OptionalTag(id.as_ref())
-                ),
-            );
-            if !primary {
-                // The location's own AuthType runs next; on success fixups issues a session.
-                return status::DECLINED;
-            }
-            if refusal.expires_cookie() {
-                request.set_cookie(&cookies::expired_cookie(config));
-            }
-            match authenticate::challenge(&facts, config) {
-                Challenge::Status401 => status::UNAUTHORIZED,
-                Challenge::Redirect(location) => {
-                    request.set_header(Headers::Out, "Location", &location);
-                    status::SEE_OTHER
-                }
-            }
+            refuse(request, config, primary, &facts, refusal, id.as_ref())
+        }
+    }
+}
+
+fn cross_origin(request: &Request, session_tag: &str) -> c_int {
+    super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
+    request.log(
+        Level::Warning,
+        format_args!(
+            "session {session_tag}: {} {} refused: Origin/Referer is not this site or a \
+             MemSessionTrustedOrigin (MemSessionCSRFCheck)",
+            request.method(),
+            request.uri()
+        ),
+    );
+    status::FORBIDDEN
+}
+
+/// No valid session for this location: the unauthenticated answer, or the location's own
+/// AuthType next (`MemSession On`).
+fn refuse(
+    request: &mut Request,
+    config: &DirConfig,
+    primary: bool,
+    facts: &AuthRequest,
+    refusal: authenticate::Refusal,
+    id: Option<&SessionId>,
+) -> c_int {
+    super::shared_metrics::count(crate::metrics::Counter::validation(refusal.reason()));
+    let level = match &refusal {
+        authenticate::Refusal::Rejected(rejection) if !rejection.is_final() => Level::Error,
+        _ => Level::Debug,
+    };
+    request.log(
+        level,
+        format_args!(
+            "no valid session ({}; session {}): {refusal:?}",
+            refusal.reason(),
+            OptionalTag(id)
+        ),
+    );
+    if !primary {
+        // The location's own AuthType runs next; on success fixups issues a session.
+        return status::DECLINED;
+    }
+    if refusal.expires_cookie() {
+        request.set_cookie(&cookies::expired_cookie(config));
+    }
+    match authenticate::challenge(facts, config) {
+        Challenge::Status401 => status::UNAUTHORIZED,
+        Challenge::Redirect(location) => {
+            request.set_header(Headers::Out, "Location", &location);
+            status::SEE_OTHER
         }
     }
 }

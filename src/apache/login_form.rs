@@ -16,7 +16,7 @@ use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
 use crate::flow::query;
-use crate::krb5::kdc_guard::{Admission, Asking, KdcGuard, UNREACHABLE_INTERVAL};
+use crate::krb5::kdc_guard::{Admission, Asking, KdcGuard, SharedWaiters, UNREACHABLE_INTERVAL};
 use crate::krb5::login_name::{self, NameRefusal};
 use crate::web::{form, navigation};
 
@@ -247,6 +247,11 @@ fn leave_to_ask_kdc(
              slow?); {principal} is answered 503 at once",
             kdc_guard().limit()
         ),
+        Admission::ServerBusy => format!(
+            "{} password checks of this server's processes already wait on a KDC (is realm \
+             {realm}'s KDC slow?); {principal} is answered 503 at once",
+            kdc_guard().server_limit().unwrap_or(0)
+        ),
         Admission::RecentlyUnreachable => format!(
             "no KDC of realm {realm} answered a moment ago; not asking it again for up to {}s \
              ({principal} is answered 503)",
@@ -257,11 +262,18 @@ fn leave_to_ask_kdc(
     Err(unavailable(request))
 }
 
-/// Password checks waiting on KDCs are bounded per process: a quarter of its request threads
-/// (at least one), so a silent KDC can never hold the workers cookie requests need.
+/// Password checks waiting on KDCs are bounded per process — a quarter of its request
+/// threads — and across the server's processes — a quarter of MaxRequestWorkers, in shared
+/// memory — (each at least one), so a silent KDC can never hold the workers cookie requests
+/// need, under prefork (one thread per child) as under worker and event.
 fn kdc_guard() -> &'static KdcGuard {
     static GUARD: OnceLock<KdcGuard> = OnceLock::new();
-    GUARD.get_or_init(|| KdcGuard::new(super::mpm::threads_per_child() / 4))
+    GUARD.get_or_init(|| {
+        let server_wide = (super::mpm::request_workers() / 4).max(1);
+        let shared = super::shared_metrics::kdc_waiter_slots(server_wide)
+            .map(|slots| SharedWaiters::new(slots, super::shared_metrics::process_alive));
+        KdcGuard::new(super::mpm::threads_per_child() / 4).with_shared(shared)
+    })
 }
 
 /// 503: the realm's KDC cannot be asked now; worth trying again after the interval.

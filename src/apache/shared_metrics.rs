@@ -1,9 +1,11 @@
-//! The module's counters in memory shared by every Apache process and thread.
+//! The module's counters in memory shared by every Apache process and thread, and the slots
+//! that bound password logins waiting on KDCs server-wide (`krb5::kdc_guard::SharedWaiters`).
 //!
 //! An anonymous shared mapping (`apr_shm_create` with no file name: `mmap(MAP_SHARED |
 //! MAP_ANONYMOUS)` on Linux) is made by the parent in the real post_config pass, before any
 //! child is forked, so every child — of this generation and the next — adds to the same
-//! `AtomicU64`s, laid out by [`crate::metrics`]. Lock-free: one relaxed `fetch_add` per event.
+//! `AtomicU64`s, laid out by [`crate::metrics`], followed by [`KDC_WAITER_SLOTS`] slots.
+//! Lock-free: one relaxed `fetch_add` per event.
 //!
 //! Graceful restarts: the mapping belongs to the process pool (`s->process->pool`), which
 //! lives as long as the parent, and is found again through that pool's user data after httpd
@@ -26,6 +28,13 @@ const USERDATA_KEY: &CStr = c"mod_auth_memsession:metrics-shm";
 /// The first slot of the mapping; null until post_config made or found it.
 static BASE: AtomicPtr<AtomicU64> = AtomicPtr::new(ptr::null_mut());
 
+/// Slots for password logins waiting on KDCs, after the counters: the most the server-wide
+/// bound can be (a quarter of MaxRequestWorkers, capped here).
+pub const KDC_WAITER_SLOTS: usize = 1024;
+
+/// u64s in the mapping.
+const MAPPING_SLOTS: usize = metrics::SLOTS + KDC_WAITER_SLOTS;
+
 /// The counters, when the shared mapping exists (never in the start-up dry run, nor in
 /// tools linking this crate).
 pub fn metrics() -> Option<Metrics<'static>> {
@@ -38,6 +47,33 @@ pub fn metrics() -> Option<Metrics<'static>> {
     // and of every child forked from it.
     let slots = unsafe { std::slice::from_raw_parts(base, metrics::SLOTS) };
     Metrics::attach(slots)
+}
+
+/// The first `limit` (at most [`KDC_WAITER_SLOTS`]) KDC waiter slots, when the shared
+/// mapping exists. Every process asking for the same `limit` shares the same slots.
+pub fn kdc_waiter_slots(limit: usize) -> Option<&'static [AtomicU64]> {
+    let base = BASE.load(Ordering::Acquire);
+    if base.is_null() {
+        return None;
+    }
+    // SAFETY: as in `metrics()`: the mapping holds MAPPING_SLOTS u64s and outlives every
+    // process that maps it.
+    let all = unsafe { std::slice::from_raw_parts(base, MAPPING_SLOTS) };
+    Some(&all[metrics::SLOTS..metrics::SLOTS + limit.clamp(1, KDC_WAITER_SLOTS)])
+}
+
+/// Whether process `pid` still exists (`kill(pid, 0)`: only "no such process" says no; a
+/// process of another user, EPERM, is alive).
+pub fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: apr_proc_t is plain data; apr_proc_kill reads only its pid.
+    let mut process: ap::apr_proc_t = unsafe { std::mem::zeroed() };
+    process.pid = pid;
+    // SAFETY: signal 0 delivers nothing; it only checks that the process exists.
+    let status = unsafe { ap::apr_proc_kill(&mut process, 0) };
+    status != ap::ESRCH as ap::apr_status_t
 }
 
 /// Counts one event (a no-op when there is no mapping).
@@ -85,7 +121,7 @@ pub fn set_up(server: *mut ap::server_rec) {
     if pool.is_null() {
         return;
     }
-    let size = metrics::SLOTS * size_of::<AtomicU64>();
+    let size = MAPPING_SLOTS * size_of::<AtomicU64>();
     // SAFETY: APR calls on the live process pool; the shm handle and its memory stay valid
     // until that pool is destroyed (when the parent exits).
     let base = unsafe {
@@ -129,15 +165,19 @@ unsafe fn create(
             Level::Error,
             format_args!(
                 "cannot create shared memory for memsession-status counters (APR error \
-                 {status}); counters are disabled"
+                 {status}); counters are disabled, and logins waiting on KDCs are bounded \
+                 per process only"
             ),
         );
         return None;
     }
     // SAFETY: the mapping is `size` bytes, page-aligned, private to us until children fork.
     let base = unsafe { ap::apr_shm_baseaddr_get(shm) }.cast::<AtomicU64>();
-    let slots = unsafe { std::slice::from_raw_parts(base, metrics::SLOTS) };
-    Metrics::initialise(slots)?;
+    let slots = unsafe { std::slice::from_raw_parts(base, MAPPING_SLOTS) };
+    Metrics::initialise(&slots[..metrics::SLOTS])?;
+    for waiter in &slots[metrics::SLOTS..] {
+        waiter.store(0, Ordering::Relaxed);
+    }
     // SAFETY: the key is a static string; no cleanup: the shm registered its own on `pool`.
     unsafe {
         ap::apr_pool_userdata_set(

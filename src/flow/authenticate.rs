@@ -3,7 +3,8 @@
 use crate::config::values::Unauthenticated;
 use crate::config::DirConfig;
 use crate::session::id::SessionId;
-use crate::session_store::{Policy, Rejection, SessionStore, Validated};
+use crate::session::record::SessionRecord;
+use crate::session_store::{self, Policy, Rejection, SessionStore, Validated};
 use crate::web::navigation::{self, RequestHints};
 
 use super::cookies::{self, CookieLookup};
@@ -44,8 +45,12 @@ impl Refusal {
     pub fn expires_cookie(&self) -> bool {
         match self {
             Refusal::NoCookie => false,
-            Refusal::MalformedCookie | Refusal::AmbiguousCookie => true,
-            Refusal::Rejected(rejection) => rejection.is_final(),
+            Refusal::MalformedCookie => true,
+            // Which one to expire? A host-only expiry removes the victim's cookie and leaves
+            // one a sibling host planted for the parent domain in place: the next request
+            // would ride the planter's session. Both stay; neither is used.
+            Refusal::AmbiguousCookie => false,
+            Refusal::Rejected(rejection) => rejection.ends_cookie(),
         }
     }
 }
@@ -93,12 +98,7 @@ pub fn authenticate(
         }
         CookieLookup::Present(id) => id,
     };
-    let policy = Policy {
-        inactivity_timeout: config.inactivity_timeout(),
-        max_lifetime: config.max_lifetime(),
-        extend: config.extend(),
-    };
-    let session = match store.validate(&id, &policy, now) {
+    let session = match store.validate(&id, &policy(config), now) {
         Ok(session) => session,
         Err(rejection) => {
             return Outcome::Refused {
@@ -117,6 +117,38 @@ pub fn authenticate(
         set_cookie,
         id,
     }
+}
+
+fn policy(config: &DirConfig) -> Policy {
+    Policy {
+        inactivity_timeout: config.inactivity_timeout(),
+        max_lifetime: config.max_lifetime(),
+        extend: config.extend(),
+    }
+}
+
+/// Why a session validated for an earlier request is not good enough where this one landed.
+#[derive(Debug)]
+pub enum Recheck {
+    CrossOrigin,
+    Refused(Refusal),
+}
+
+/// A request derived from one already authenticated on its session (an internal redirect, an
+/// error document, a subrequest): no second store round trip, but the location it lands in
+/// applies its own CSRF rule and its own, possibly stricter, limits to the record.
+pub fn recheck(
+    record: &SessionRecord,
+    request: &AuthRequest,
+    config: &DirConfig,
+    now: u64,
+) -> Result<(), Recheck> {
+    session_store::check_lifetime(record, &policy(config), now)
+        .map_err(|rejection| Recheck::Refused(Refusal::Rejected(rejection)))?;
+    if !request.passes_csrf_check {
+        return Err(Recheck::CrossOrigin);
+    }
+    Ok(())
 }
 
 /// What an unauthenticated request gets under `MemSessionUnauthenticated`.

@@ -125,7 +125,7 @@ mod tests {
         );
         assert_eq!(
             lookup(
-                Some(&format!("memsession={value}, memsession={value}")),
+                Some(&format!("memsession={value}; memsession={value}")),
                 "memsession"
             ),
             CookieLookup::Present(id.clone()),

@@ -62,12 +62,21 @@ pub fn end_time(record: &SessionRecord) -> Option<u64> {
 /// Whether to write back a slid inactivity window. Writing on every request would double the
 /// store traffic for nothing; waiting for 10% of the window bounds how much earlier than
 /// configured an idle session can expire.
-pub fn needs_refresh(record: &SessionRecord, now: u64) -> bool {
-    if record.inactivity_timeout == 0 {
-        return false;
-    }
+///
+/// The window is the session's own, or the serving location's `MemSessionInactivityTimeout`
+/// (`location_timeout`, seconds, 0 = none) when that is shorter: such a location judges
+/// idleness from the written-back `last_seen` too, so it must be written back at the
+/// location's pace — at the session's, a session used every second at a 3 s location under a
+/// 1 h login was refused there after 3 s.
+pub fn needs_refresh(record: &SessionRecord, location_timeout: u64, now: u64) -> bool {
+    let window = match (record.inactivity_timeout, location_timeout) {
+        (0, 0) => return false,
+        (own, 0) => own,
+        (0, here) => here,
+        (own, here) => own.min(here),
+    };
     let elapsed = now.saturating_sub(record.last_seen);
-    elapsed >= 1 && elapsed.saturating_mul(10) >= record.inactivity_timeout
+    elapsed >= 1 && elapsed.saturating_mul(10) >= window
 }
 
 pub const UNBOUNDED_STORE_TTL: u64 = 30 * 24 * 3600;
@@ -183,37 +192,52 @@ mod tests {
     #[test]
     fn refresh_threshold() {
         let r = rec(T0, 3600, 0, 0);
-        assert!(!needs_refresh(&r, T0));
-        assert!(!needs_refresh(&r, T0 + 359));
-        assert!(needs_refresh(&r, T0 + 360));
-        assert!(needs_refresh(&r, T0 + 3599));
-        assert!(needs_refresh(&r, u64::MAX));
+        assert!(!needs_refresh(&r, 0, T0));
+        assert!(!needs_refresh(&r, 0, T0 + 359));
+        assert!(needs_refresh(&r, 0, T0 + 360));
+        assert!(needs_refresh(&r, 0, T0 + 3599));
+        assert!(needs_refresh(&r, 0, u64::MAX));
     }
 
     #[test]
     fn refresh_needs_at_least_one_second() {
         // A tiny window still must not write back twice within the same second.
         let r = rec(T0, 5, 0, 0);
-        assert!(!needs_refresh(&r, T0));
-        assert!(needs_refresh(&r, T0 + 1));
+        assert!(!needs_refresh(&r, 0, T0));
+        assert!(needs_refresh(&r, 0, T0 + 1));
         let r = rec(T0, 1, 0, 0);
-        assert!(!needs_refresh(&r, T0));
-        assert!(needs_refresh(&r, T0 + 1));
+        assert!(!needs_refresh(&r, 0, T0));
+        assert!(needs_refresh(&r, 0, T0 + 1));
     }
 
     #[test]
     fn never_refresh_without_inactivity_timeout() {
         let r = rec(T0, 0, T0 + 100, T0 + 100);
         for now in [T0, T0 + 50, T0 + 1_000_000, u64::MAX] {
-            assert!(!needs_refresh(&r, now));
+            assert!(!needs_refresh(&r, 0, now));
         }
+    }
+
+    #[test]
+    fn a_stricter_location_refreshes_at_its_own_pace() {
+        // A 1 h session served at a 3 s location: written back after a second, not six minutes.
+        let r = rec(T0, 3600, 0, 0);
+        assert!(!needs_refresh(&r, 3, T0));
+        assert!(needs_refresh(&r, 3, T0 + 1));
+        // A laxer location changes nothing.
+        assert!(!needs_refresh(&r, 7200, T0 + 359));
+        assert!(needs_refresh(&r, 7200, T0 + 360));
+        // A session with no inactivity limit of its own, at a location that has one.
+        let r = rec(T0, 0, 0, 0);
+        assert!(!needs_refresh(&r, 60, T0 + 5));
+        assert!(needs_refresh(&r, 60, T0 + 6));
     }
 
     #[test]
     fn clock_going_backwards() {
         let r = rec(T0, 3600, 0, 0);
-        assert!(!needs_refresh(&r, T0 - 1000));
-        assert!(!needs_refresh(&r, 0));
+        assert!(!needs_refresh(&r, 0, T0 - 1000));
+        assert!(!needs_refresh(&r, 0, 0));
         assert_eq!(check(&r, 0), Ok(()));
         assert_eq!(store_exptime(&r, 0), T0 + 3600);
     }

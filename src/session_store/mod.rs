@@ -210,10 +210,11 @@ impl SessionStore {
         check_lifetime(&record, policy, now)?;
 
         let mut refreshed = false;
-        if policy.extend && lifetime::needs_refresh(&record, now) {
+        let location_timeout = policy.inactivity_timeout.as_secs();
+        if policy.extend && lifetime::needs_refresh(&record, location_timeout, now) {
             record.last_seen = now;
             // A failed write-back costs the session some of its window, not the request.
-            refreshed = self.write(&keys, &record, now).is_ok();
+            refreshed = self.write_back(&keys, &record, now).unwrap_or(false);
         }
         let record = if self.known.caches_records() {
             let shared = Arc::new(record);
@@ -289,19 +290,21 @@ impl SessionStore {
             .try_for_each(|deriver| epochs::replace(&self.client, deriver.global_epoch_key()))
     }
 
-    fn write(
+    /// Writes back a record whose inactivity window slid, only while the store still holds
+    /// it: a logout (or an eviction) between this request's read and its write must stay
+    /// done. `Ok(false)`: the record was gone, nothing written.
+    pub fn write_back(
         &self,
         keys: &SessionKeys,
         record: &SessionRecord,
         now: u64,
-    ) -> Result<(), CreateError> {
+    ) -> Result<bool, CreateError> {
         let sealed = record::seal(record, keys).map_err(CreateError::Record)?;
-        self.client.set(
+        Ok(self.client.replace(
             &keys.store_key,
             &sealed,
             lifetime::store_exptime(record, now),
-        )?;
-        Ok(())
+        )?)
     }
 }
 
@@ -339,15 +342,15 @@ fn new_record(new: &NewSession, now: u64, global: Epoch, user: Epoch) -> Session
 }
 
 /// The record's own limits, then the serving location's, which may be stricter.
-fn check_lifetime(record: &SessionRecord, policy: &Policy, now: u64) -> Result<(), Rejection> {
+pub fn check_lifetime(record: &SessionRecord, policy: &Policy, now: u64) -> Result<(), Rejection> {
     lifetime::check(record, now).map_err(Rejection::Expired)?;
     let inactivity = policy.inactivity_timeout.as_secs();
     if inactivity > 0 && now >= record.last_seen.saturating_add(inactivity) {
-        return Err(Rejection::Expired(Expiry::Inactive));
+        return Err(Rejection::TooOldHere(Expiry::Inactive));
     }
     let max_lifetime = policy.max_lifetime.as_secs();
     if max_lifetime > 0 && now >= record.created.saturating_add(max_lifetime) {
-        return Err(Rejection::Expired(Expiry::MaxLifetime));
+        return Err(Rejection::TooOldHere(Expiry::MaxLifetime));
     }
     Ok(())
 }

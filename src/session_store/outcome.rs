@@ -43,6 +43,9 @@ pub enum Rejection {
     /// The record did not open: tampered, truncated, moved, or a version we do not read.
     Record(RecordError),
     Expired(Expiry),
+    /// Within the session's own limits, but past the serving location's stricter
+    /// `MemSessionInactivityTimeout`/`MemSessionMaxLifetime`: refused here only.
+    TooOldHere(Expiry),
     Revoked(EpochKind),
     /// The store did not answer properly. Not the client's fault: its cookie is kept.
     Store(StoreError),
@@ -54,7 +57,7 @@ impl Rejection {
         match self {
             Rejection::Unknown => "unknown",
             Rejection::Record(_) => "malformed-record",
-            Rejection::Expired(_) => "expired",
+            Rejection::Expired(_) | Rejection::TooOldHere(_) => "expired",
             Rejection::Revoked(EpochKind::User) => "revoked-user",
             Rejection::Revoked(EpochKind::Global) => "revoked-all",
             Rejection::Store(error) if error.is_timeout() => "store-timeout",
@@ -62,9 +65,17 @@ impl Rejection {
         }
     }
 
-    /// Whether the client's cookie is dead for good (so the response expires it).
+    /// Whether the store gave a verdict: every rejection but a store failure.
     pub fn is_final(&self) -> bool {
         !matches!(self, Rejection::Store(_))
+    }
+
+    /// Whether the client's cookie is dead for good, so the response expires it. Not after a
+    /// store failure (the session resumes when the store is back), nor when only this
+    /// location's stricter limit refused it (the session's other locations still serve it:
+    /// expiring the cookie would end it there too).
+    pub fn ends_cookie(&self) -> bool {
+        !matches!(self, Rejection::Store(_) | Rejection::TooOldHere(_))
     }
 }
 
@@ -74,8 +85,41 @@ impl std::fmt::Display for Rejection {
             Rejection::Unknown => f.write_str("no such session in the store"),
             Rejection::Record(error) => write!(f, "stored record rejected: {error}"),
             Rejection::Expired(expiry) => write!(f, "session expired ({})", expiry.as_str()),
+            Rejection::TooOldHere(expiry) => write!(
+                f,
+                "session past this location's stricter limit ({})",
+                expiry.as_str()
+            ),
             Rejection::Revoked(kind) => write!(f, "session revoked ({} epoch)", kind.as_str()),
             Rejection::Store(error) => write!(f, "session store unavailable: {error}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_dead_session_expires_the_cookie() {
+        let dead = [
+            Rejection::Unknown,
+            Rejection::Record(RecordError::Tampered),
+            Rejection::Expired(Expiry::Inactive),
+            Rejection::Expired(Expiry::MaxLifetime),
+            Rejection::Expired(Expiry::Credentials),
+            Rejection::Revoked(EpochKind::User),
+            Rejection::Revoked(EpochKind::Global),
+        ];
+        for rejection in &dead {
+            assert!(rejection.ends_cookie(), "{rejection:?}");
+            assert!(rejection.is_final(), "{rejection:?}");
+        }
+        let alive_elsewhere = Rejection::TooOldHere(Expiry::Inactive);
+        assert!(!alive_elsewhere.ends_cookie());
+        assert!(alive_elsewhere.is_final(), "a verdict, not a store failure");
+        assert_eq!(alive_elsewhere.reason(), "expired");
+        let store = Rejection::Store(StoreError::Timeout);
+        assert!(!store.ends_cookie() && !store.is_final());
     }
 }

@@ -232,6 +232,13 @@ impl StoreClient {
         self.store_unconditionally(key, value, exptime)
     }
 
+    /// Stores only if the key is present: `Ok(false)` if it is not (deleted or evicted since
+    /// it was read). `exptime` as for [`StoreClient::add`].
+    pub fn replace(&self, key: &str, value: &[u8], exptime: u64) -> Result<bool, StoreError> {
+        let exptime = check_write(key, value, exptime)?;
+        self.store(key, value, exptime, SetMode::Replace)
+    }
+
     /// `add` for an item that must never expire (revocation epochs: they must outlive every
     /// session that refers to them). Explicit, so session writes can never be immortal.
     pub fn add_permanent(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {

@@ -56,6 +56,8 @@ pub enum SetMode {
     Add,
     /// Store unconditionally (`MS`).
     Set,
+    /// Store only if present (`MR`): never brings back an item deleted meanwhile.
+    Replace,
 }
 
 /// `mg <key> v O<opaque>`: the opaque comes back with the reply (hit or miss), so a reply can
@@ -72,6 +74,7 @@ pub fn encode_set(buf: &mut Vec<u8>, key: &str, value: &[u8], exptime_token: u64
     let mode = match mode {
         SetMode::Add => 'E',
         SetMode::Set => 'S',
+        SetMode::Replace => 'R',
     };
     buf.extend_from_slice(b"ms ");
     buf.extend_from_slice(key.as_bytes());

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,16 @@ RewriteRule ^/pt/(.*)$ /ed/static/$1 [PT]
         f'<Directory "{htdocs}/user">\n    AllowOverride AuthConfig FileInfo\n</Directory>\n',
         f'<Directory "{htdocs}/user/inherits">\n    MemSession On\n'
         "    MemSessionCookieSecure Off\n</Directory>\n",
+        # internal redirects (per-directory mod_rewrite keeps the method) from a lenient
+        # location into stricter ones: the CSRF rule and a shorter lifetime apply there
+        loc("/lenient", "    AuthType MemSession\n    Require valid-user\n"
+            "    MemSessionCSRFCheck Off\n" + off),
+        f'<Directory "{htdocs}/lenient">\n    Options +FollowSymLinks\n    RewriteEngine On\n'
+        "    RewriteRule ^csrf$ /strict/env.cgi [L]\n"
+        "    RewriteRule ^old$ /strict-time/env.cgi [L]\n</Directory>\n",
+        loc("/strict", "    AuthType MemSession\n    Require valid-user\n" + off),
+        loc("/strict-time", "    AuthType MemSession\n    Require valid-user\n"
+            "    MemSessionMaxLifetime 1s\n" + off),
         # mod_cache in front of a session-protected path
         f'CacheRoot "{cache_root}"\nCacheEnable disk /cached\nCacheIgnoreNoLastMod On\n'
         "CacheDefaultExpire 300\n",
@@ -119,6 +130,7 @@ def _lay_out(c, p) -> None:
         "ed/forbidden/index.html": SECRET, "ed/forbidden/denied.html": "denied",
         "open-mint/denied.html": "denied", "dirindex/index.html": SECRET,
         "mv/page.html": SECRET, "renew/index.html": SECRET, "cached/page.html": SECRET,
+        "lenient/index.html": "lenient",
         "ssi/page.shtml": 'before <!--#include virtual="/ed/static/index.html" --> after',
     }
     for rel, text in pages.items():
@@ -323,3 +335,32 @@ def test_proxied_authenticated_responses_are_private(client, login):
     r = client.get("/proxied/x", cookie=cookie)
     assert r.status == 200, r.describe()
     assert "private" in (r.header("Cache-Control") or ""), r.describe()
+
+
+# --- internal redirects apply the rules of the location they land in --------------------------
+
+def test_an_internal_redirect_applies_the_csrf_rule_of_where_it_lands(features, login):
+    cookie = login()
+    foreign = {"Origin": "https://evil.example", "Content-Type": "text/plain"}
+    # the lenient location itself accepts the cross-site POST (MemSessionCSRFCheck Off) ...
+    direct = features.client.post("/lenient/index.html", cookie=cookie, headers=foreign,
+                                  body="x")
+    assert direct.status in (200, 405), direct.describe()
+    # ... but not once it is redirected into a location that checks
+    r = features.client.post("/lenient/csrf", cookie=cookie, headers=foreign, body="x")
+    assert r.status == 403, r.describe()
+    same_site = features.client.post("/lenient/csrf", cookie=cookie, body="x",
+                                     headers={"Origin": features.origin,
+                                              "Content-Type": "text/plain"})
+    assert same_site.env()["REMOTE_USER"] == "alice"
+
+
+def test_an_internal_redirect_applies_the_stricter_lifetime_of_where_it_lands(features, login,
+                                                                              client):
+    cookie = login()
+    assert features.client.get("/lenient/old", cookie=cookie).env()["REMOTE_USER"] == "alice"
+    time.sleep(2.2)  # past /strict-time's MemSessionMaxLifetime 1s, within the session's own
+    r = features.client.get("/lenient/old", cookie=cookie)
+    assert r.status == 401, r.describe()
+    assert r.cookie("memsession") is None, f"a location-only refusal ended the session:\n{r.describe()}"
+    assert client.get("/app/env.cgi", cookie=cookie).env()["REMOTE_USER"] == "alice"

@@ -160,14 +160,6 @@ def test_login_without_delegation_lends_nothing(krb_login, neg, realm):
     assert kdc.lent_files(realm) == []
 
 
-def test_gssapi_deleg_dir_is_private_to_www_data(krb_login, realm):
-    krb_login()
-    st = realm.p.deleg_dir.stat()
-    assert oct(st.st_mode & 0o777) == "0o700"
-    for f in realm.p.deleg_dir.iterdir():
-        assert f.stat().st_mode & 0o077 == 0, f"{f} is readable by others"
-
-
 def test_the_auth_modules_copy_of_the_tgt_is_removed_once_sealed(krb_login, neg, realm):
     """mod_auth_gssapi writes the delegated TGT to GssapiDelegCcacheDir; once the login has
     sealed it into the session, that copy at rest is removed (the session's copy serves)."""
