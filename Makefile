@@ -4,6 +4,7 @@
 #   make demo       throwaway memcached + httpd on loopback, walk through login -> logout
 #   make bench      the module against static, Basic, socache... side by side, as ratios
 #   make install    install the module and a2enmod files (honours DESTDIR, PREFIX)
+#   make deb        build/libapache2-mod-auth-memsession_<version>_<arch>.deb (debian/)
 #   make fuzz       each cargo-fuzz target for FUZZ_SECONDS (not part of make test)
 #   make soak       a long run on one session, children's memory at start and end
 #   make sanitize   the unit tests under AddressSanitizer (leaks and invalid accesses)
@@ -20,7 +21,7 @@ TEST_MODULE := build/test/mod_auth_memsession.so
 MPMS       ?= event worker prefork
 
 .PHONY: all module memsessionctl test-module deps test unit-test integration-test demo bench \
-	install clean lint fuzz soak sanitize valgrind FORCE
+	install clean lint fuzz soak sanitize valgrind deb FORCE
 
 all: module
 
@@ -162,6 +163,23 @@ install: $(MODULE) memsessionctl
 		echo "created the server secret $(SECRET_FILE) (root-only)"; \
 	fi
 
+# The Debian package, built by Debian's tooling (dpkg-buildpackage, debhelper, dh_apache2)
+# from debian/, whose rules call `make module memsessionctl install` above. The version is
+# Cargo.toml's; debian/changelog is written here from it. Output, .buildinfo and .changes in
+# build/. Needs `make deps` (debhelper, apache2-dev, libclang-dev, libkrb5-dev) and cargo.
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+DEB_ARCH := $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null || echo amd64)
+DEB_BASE := libapache2-mod-auth-memsession_$(VERSION)_$(DEB_ARCH)
+DEB      := build/$(DEB_BASE).deb
+
+deb:
+	@mkdir -p build
+	build-aux/deb-changelog.sh $(VERSION) > debian/changelog
+	DEB_DESTDIR=build dpkg-buildpackage -b --no-sign \
+		--buildinfo-file=build/$(DEB_BASE).buildinfo --buildinfo-option=-ubuild \
+		--changes-file=build/$(DEB_BASE).changes --changes-option=-ubuild --post-clean
+	@echo "built $(DEB)"
+
 clean:
 	cargo clean
-	rm -rf build
+	rm -rf build debian/changelog
