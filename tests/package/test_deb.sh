@@ -78,7 +78,15 @@ snapshot() {
 apache_lists_module() { apache2ctl -M 2>&1 | grep -q 'auth_memsession_module'; }
 apache_config_ok() { run apache2ctl -t; }
 
-[ "$(id -u)" = 0 ] || { echo "package-test must run as root (it installs the package)" >&2; exit 1; }
+if [ "$(id -u)" != 0 ]; then
+    # CI runs as root: there, and wherever CI=true, this is a failure, never a skip.
+    if [ "${CI:-}" = true ]; then
+        echo "package-test must run as root (it installs the package)" >&2
+        exit 1
+    fi
+    echo "package-test: SKIPPED, not root (it installs the package on this machine)" >&2
+    exit 0
+fi
 [ -f "$deb" ] || { echo "no package at $deb (make deb)" >&2; exit 1; }
 case "$deb" in /*) ;; *) deb=$PWD/$deb ;; esac
 for tool in apt-get dpkg-query a2enmod a2dismod a2query apache2ctl lintian sha256sum; do
@@ -115,6 +123,7 @@ if [ ! -e "$policy" ]; then
     wrote_policy=yes
 fi
 
+interrupted=no
 cleanup() {
     trap - EXIT INT TERM HUP
     if ! is_status not-installed; then
@@ -140,11 +149,12 @@ cleanup() {
     fi
     rm -f "$before" "$after" "$dirs_before"
     echo "package-test: $passed passed, $failed failed"
+    [ "$interrupted" = yes ] && { echo "package-test: interrupted" >&2; exit 130; }
     [ "$failed" -eq 0 ] && exit 0
     exit 1
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+trap 'interrupted=yes; exit 130' INT TERM HUP
 
 echo "== lintian $deb"
 lintian_out=$(lintian --fail-on error,warning "$deb" 2>&1)
