@@ -4,6 +4,8 @@
 #   make demo       throwaway memcached + httpd on loopback, walk through login -> logout
 #   make bench      the module against static, Basic, socache... side by side, as ratios
 #   make install    install the module and a2enmod files (honours DESTDIR, PREFIX)
+#   make deb        build/libapache2-mod-auth-memsession_<version>_<arch>.deb (debian/)
+#   make package-test  build the .deb, install, enable, configtest, remove, purge (as root)
 #   make fuzz       each cargo-fuzz target for FUZZ_SECONDS (not part of make test)
 #   make soak       a long run on one session, children's memory at start and end
 #   make sanitize   the unit tests under AddressSanitizer (leaks and invalid accesses)
@@ -20,7 +22,7 @@ TEST_MODULE := build/test/mod_auth_memsession.so
 MPMS       ?= event worker prefork
 
 .PHONY: all module memsessionctl test-module deps test unit-test integration-test demo bench \
-	install clean lint fuzz soak sanitize valgrind FORCE
+	install clean lint fuzz soak sanitize valgrind deb package-test FORCE
 
 all: module
 
@@ -62,6 +64,7 @@ test: deps
 	$(MAKE) unit-test
 	$(MAKE) integration-test
 	$(MAKE) valgrind
+	$(MAKE) package-test
 
 # Contenders side by side (see bench/bench.py); BENCH_ARGS="--rounds 1 --seconds 3" for a quick look.
 bench: deps $(MODULE) build/negotiate_load
@@ -162,6 +165,30 @@ install: $(MODULE) memsessionctl
 		echo "created the server secret $(SECRET_FILE) (root-only)"; \
 	fi
 
+# The Debian package, built by Debian's tooling (dpkg-buildpackage, debhelper, dh_apache2)
+# from debian/, whose rules call `make module memsessionctl install` above. The version is
+# Cargo.toml's; debian/changelog is written here from it. Output, .buildinfo and .changes in
+# build/. Needs `make deps` (debhelper, apache2-dev, libclang-dev, libkrb5-dev) and cargo.
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+DEB_ARCH := $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null || echo amd64)
+DEB_BASE := libapache2-mod-auth-memsession_$(VERSION)_$(DEB_ARCH)
+DEB      := build/$(DEB_BASE).deb
+
+deb:
+	@mkdir -p build
+	build-aux/deb-changelog.sh $(VERSION) > debian/changelog
+	DEB_DESTDIR=build dpkg-buildpackage -b --no-sign \
+		--buildinfo-file=build/$(DEB_BASE).buildinfo --buildinfo-option=-ubuild \
+		--changes-file=build/$(DEB_BASE).changes --changes-option=-ubuild --post-clean
+	@echo "built $(DEB)"
+
+# As root on a machine it may change and must restore (CI's): builds the package, runs
+# lintian (no errors or warnings allowed), installs it with apt-get, enables it with a2enmod, checks
+# apache2ctl -M and -t, then remove and purge. tests/package/test_deb.sh says what it checks.
+package-test: deps
+	$(MAKE) deb
+	tests/package/test_deb.sh $(DEB)
+
 clean:
 	cargo clean
-	rm -rf build
+	rm -rf build debian/changelog

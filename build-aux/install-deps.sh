@@ -11,6 +11,10 @@ packages="$packages krb5-kdc krb5-admin-server krb5-user libapache2-mod-auth-gss
 # client (bench/negotiate_load.c) builds against MIT GSSAPI.
 packages="$packages libkrb5-dev"
 packages="$packages chromium firefox-esr"
+# make deb / make package-test: Debian's own packaging tools (dpkg-buildpackage comes with
+# debhelper's dpkg-dev; dh_apache2 with apache2-dev), build-essential, which dpkg-buildpackage
+# requires of every build, and lintian, which the package must pass.
+packages="$packages debhelper build-essential lintian"
 # command that proves each package is there
 need() {
     case "$1" in
@@ -28,6 +32,9 @@ need() {
         libkrb5-dev) test -f /usr/include/krb5/krb5.h && test -f /usr/include/gssapi/gssapi_krb5.h && command -v krb5-config >/dev/null ;;
         chromium) command -v chromium >/dev/null ;;
         firefox-esr) command -v firefox-esr >/dev/null ;;
+        debhelper) command -v dh >/dev/null && command -v dpkg-buildpackage >/dev/null ;;
+        build-essential) dpkg-query -W -f '${Status}' build-essential 2>/dev/null | grep -q 'ok installed' ;;
+        lintian) command -v lintian >/dev/null ;;
     esac
 }
 
