@@ -1,6 +1,7 @@
 //! Kerberos credentials at the Apache boundary: read what the login's auth module exported,
 //! and lend a session's stored credentials to the backend for one request.
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::log::Level;
 use super::request::Request;
@@ -23,12 +24,53 @@ pub fn login_credentials(request: &Request) -> LoginCredentials {
     found
 }
 
-/// Once the credentials are sealed in the session, the auth module's own copy (e.g. in
-/// `GssapiDelegCcacheDir`) goes when this request ends: the backend of this request may
-/// still use it, later requests get theirs from the session.
+/// The auth module's own copy of the credentials (e.g. in `GssapiDelegCcacheDir`) goes when
+/// this request ends, whether the login sealed them in a session or failed: the backend of
+/// this request may still use it; later requests get theirs from the session, or log in
+/// again. Either way no user's TGT stays at rest.
 pub fn remove_source_after_request(request: &mut Request, source_file: Option<PathBuf>) {
     if let Some(path) = source_file {
         request.pool().adopt(RemoveOnDrop(path));
+    }
+}
+
+/// A login that will not mint a session: the credentials the auth module exported go when
+/// this request ends, unread.
+pub fn discard_login_credentials(request: &mut Request) {
+    let file = request
+        .env(c"KRB5CCNAME")
+        .and_then(|name| credentials::ccache_file(name).ok())
+        .map(PathBuf::from);
+    remove_source_after_request(request, file);
+}
+
+/// How often a process looks for credentials lent by processes that died mid-request.
+const SWEEP_EVERY_S: u64 = 600;
+static LAST_SWEEP: AtomicU64 = AtomicU64::new(0);
+
+/// A child killed or crashed mid-request never runs its pool cleanups, so the file it lent
+/// stays. Each process sweeps the directory the first time it lends (children start with no
+/// sweep behind them) and every ten minutes after.
+fn sweep_now_and_then(request: &Request, dir: &Path) {
+    let now = crate::flow::unix_now();
+    let last = LAST_SWEEP.load(Ordering::Relaxed);
+    if now.saturating_sub(last) < SWEEP_EVERY_S
+        || LAST_SWEEP
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    let removed = credentials::sweep_stale(dir, credentials::process_alive);
+    if removed > 0 {
+        request.log(
+            Level::Warning,
+            format_args!(
+                "MemSessionDelegationDir {}: removed {removed} credential cache(s) lent by \
+                 processes that ended mid-request",
+                dir.display()
+            ),
+        );
     }
 }
 
@@ -49,7 +91,9 @@ pub fn lend_to_backend(request: &mut Request, config: &DirConfig, record: &Sessi
         );
         return;
     };
-    match PrivateCcache::write(Path::new(config.delegation_dir()), bytes) {
+    let dir = Path::new(config.delegation_dir());
+    sweep_now_and_then(request, dir);
+    match PrivateCcache::write(dir, bytes) {
         Ok(ccache) => {
             let name = ccache.krb5ccname();
             request.pool().adopt(ccache);

@@ -73,6 +73,7 @@ fn login_handler(request: &mut Request) -> c_int {
                 Level::Info,
                 format_args!("memsession-login: no session issued: {}", refusal.explain()),
             );
+            delegation::discard_login_credentials(request);
             return status::UNAUTHORIZED;
         }
         Err(refusal @ Refusal::UserHtaccess(_)) => {
@@ -80,6 +81,7 @@ fn login_handler(request: &mut Request) -> c_int {
                 Level::Error,
                 format_args!("memsession-login: no session issued: {}", refusal.explain()),
             );
+            delegation::discard_login_credentials(request);
             return status::FORBIDDEN;
         }
     }
@@ -113,11 +115,9 @@ pub(super) fn finish_login(
         ccache: credentials.ccache,
     };
     no_store(request);
+    delegation::remove_source_after_request(request, credentials.source_file);
     let outcome = match login::login(login_request, config, store, unix_now()) {
-        Ok(outcome) => {
-            delegation::remove_source_after_request(request, credentials.source_file);
-            outcome
-        }
+        Ok(outcome) => outcome,
         Err(error) => {
             super::shared_metrics::count(crate::metrics::Counter::LOGIN_STORE_UNAVAILABLE);
             request.log(

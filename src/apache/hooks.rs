@@ -283,6 +283,7 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
         ccache: credentials.ccache,
     };
     let now = unix_now();
+    delegation::remove_source_after_request(request, credentials.source_file);
     match store.create(new, now) {
         Ok((id, record)) => {
             request.log(
@@ -295,7 +296,6 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
             let cookie = cookies::session_cookie(config, &id, &record, now);
             request.set_cookie(&cookie);
             request.set_note(NOTE_ISSUED, "1");
-            delegation::remove_source_after_request(request, credentials.source_file);
             super::shared_metrics::count(crate::metrics::Counter::SessionIssued);
         }
         // The user is authenticated by the other module anyway; only the shortcut is lost.

@@ -99,7 +99,9 @@ impl DirConfig {
             }
             "MemSessionDelegation" => self.delegation = Some(flag()?),
             "MemSessionDelegationDir" => {
-                self.delegation_dir = Some(values::parse_absolute_path(arg).map_err(named)?)
+                let dir = values::parse_absolute_path(arg).map_err(named)?;
+                values::check_private_dir(std::path::Path::new(&dir)).map_err(named)?;
+                self.delegation_dir = Some(dir)
             }
             "MemSessionPasswordProvider" => {
                 let provider = values::parse_provider_name(arg).map_err(named)?;

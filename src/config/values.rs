@@ -109,6 +109,25 @@ pub fn parse_realm(text: &str) -> Result<String, String> {
     }
 }
 
+/// A directory that will hold users' credentials: it must exist and let nobody but its
+/// owner (the Apache user) in, or anyone on the machine could list and read what is lent.
+pub fn check_private_dir(dir: &std::path::Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let shown = dir.display();
+    let meta = std::fs::metadata(dir).map_err(|e| format!("{shown}: {e}"))?;
+    if !meta.is_dir() {
+        return Err(format!("{shown} is not a directory"));
+    }
+    if meta.mode() & 0o077 != 0 {
+        return Err(format!(
+            "{shown} has mode {:04o}: others could reach the credentials lent there; \
+             chmod 0700 it (owned by the Apache user)",
+            meta.mode() & 0o7777
+        ));
+    }
+    Ok(())
+}
+
 pub fn parse_absolute_path(text: &str) -> Result<String, String> {
     if text.starts_with('/') && !text.chars().any(char::is_control) {
         Ok(text.trim_end_matches('/').to_string()).map(|path| {
@@ -136,6 +155,25 @@ pub fn parse_key_prefix(text: &str) -> Result<String, String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn private_dirs_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("memsession-priv-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(check_private_dir(&dir).is_ok());
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+        assert!(check_private_dir(&dir).unwrap_err().contains("mode 0711"));
+        assert!(check_private_dir(&dir.join("missing")).is_err());
+        let file = dir.join("file");
+        std::fs::write(&file, b"").unwrap();
+        assert!(check_private_dir(&file)
+            .unwrap_err()
+            .contains("not a directory"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     use super::*;
 
     #[test]

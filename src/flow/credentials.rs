@@ -5,6 +5,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::krb5::ccache::{self, MAX_CCACHE_BYTES};
 use crate::session::base64url;
@@ -48,16 +49,19 @@ pub fn from_login(krb5ccname: Option<&str>, context_end: Option<&str>) -> LoginC
     found
 }
 
+/// The file a `KRB5CCNAME` names (`FILE:/path` or a bare path); `Err` for other cache types.
+pub fn ccache_file(name: &str) -> Result<&str, String> {
+    match name.split_once(':') {
+        Some(("FILE", path)) => Ok(path),
+        Some((kind, _)) if !name.starts_with('/') => Err(format!(
+            "KRB5CCNAME type {kind}: is not supported; only FILE: caches are stored"
+        )),
+        _ => Ok(name),
+    }
+}
+
 fn read_file_ccache(name: &str) -> Result<(Vec<u8>, Option<u64>, PathBuf), String> {
-    let path = match name.split_once(':') {
-        Some(("FILE", path)) => path,
-        Some((kind, _)) if !name.starts_with('/') => {
-            return Err(format!(
-                "KRB5CCNAME type {kind}: is not supported; only FILE: caches are stored"
-            ))
-        }
-        _ => name,
-    };
+    let path = ccache_file(name)?;
     let file = File::open(path).map_err(|error| format!("cannot open {path}: {error}"))?;
     let mut bytes = Vec::new();
     file.take(MAX_CCACHE_BYTES as u64 + 1)
@@ -106,6 +110,47 @@ impl Drop for RemoveOnDrop {
     }
 }
 
+const LENT_PREFIX: &str = "krb5cc_memsession_";
+/// A lent file without a process id in its name (an older module's) is stale after this.
+const UNNAMED_STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// Removes the credential caches in `dir` that a request lent and nobody will remove: their
+/// process is gone (killed, crashed) and its pool cleanup never ran. A process is alive
+/// while `/proc/PID` exists (a reused pid only delays the removal). Returns how many went.
+pub fn sweep_stale(dir: &Path, alive: impl Fn(u32) -> bool) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(LENT_PREFIX)) else {
+            continue;
+        };
+        let stale = match rest
+            .split_once('_')
+            .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        {
+            Some(pid) => !alive(pid),
+            None => entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > UNNAMED_STALE_AFTER),
+        };
+        if stale && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a process is alive, as [`sweep_stale`] needs to know.
+pub fn process_alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// A credential cache written for one request; removed when dropped (the request pool's
 /// cleanup drops it, also when the backend failed).
 #[derive(Debug)]
@@ -114,12 +159,15 @@ pub struct PrivateCcache {
 }
 
 impl PrivateCcache {
-    /// Writes `bytes` to a new file only its owner can read, under a random name in `dir`.
+    /// Writes `bytes` to a new file only its owner can read, under a random name in `dir`
+    /// that carries this process's id, so [`sweep_stale`] can tell a leftover of a process
+    /// that died mid-request from a file a living one still lends.
     pub fn write(dir: &Path, bytes: &[u8]) -> io::Result<PrivateCcache> {
         let random =
             SessionId::generate().map_err(|_| io::Error::other("the OS random source failed"))?;
         let name = format!(
-            "krb5cc_memsession_{}",
+            "{LENT_PREFIX}{}_{}",
+            std::process::id(),
             &base64url::encode(random.as_bytes())[..22]
         );
         let path = dir.join(name);
@@ -149,6 +197,52 @@ impl PrivateCcache {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn sweep_removes_what_dead_processes_lent_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("memsession-sweep-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let lent = PrivateCcache::write(&dir, b"ccache").unwrap();
+        for name in [
+            "krb5cc_memsession_4000000_abc",
+            "krb5cc_memsession_7_abc",
+            "krb5cc_alice@EXAMPLE.TEST",
+            "krb5cc_memsession_fresh-unnamed",
+        ] {
+            fs::write(dir.join(name), b"x").unwrap();
+        }
+        let alive = |pid: u32| pid == std::process::id() || pid == 7;
+        assert_eq!(sweep_stale(&dir, alive), 1);
+        let mut left: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert!(left.contains(
+            &lent
+                .path()
+                .file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string()
+        ));
+        assert!(!left.contains(&"krb5cc_memsession_4000000_abc".to_string()));
+        assert_eq!(left.len(), 4, "{left:?}");
+        assert!(process_alive(std::process::id()));
+        assert!(!process_alive(u32::MAX));
+        assert_eq!(sweep_stale(&dir.join("missing"), alive), 0);
+        drop(lent);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn ccache_file_names() {
+        assert_eq!(ccache_file("FILE:/tmp/x"), Ok("/tmp/x"));
+        assert_eq!(ccache_file("/tmp/x"), Ok("/tmp/x"));
+        assert!(ccache_file("KEYRING:persistent:1").is_err());
+    }
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
