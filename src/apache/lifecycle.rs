@@ -83,6 +83,17 @@ pub extern "C" fn memsession_rs_post_config(
                 return;
             }
             checked.push(label);
+            // Children inherit these: no request ever waits on the system resolver.
+            for (address, error) in crate::store::connection::resolve_ahead(&servers) {
+                log::server(
+                    s,
+                    Level::Warning,
+                    format_args!(
+                        "MemSessionServers: cannot resolve {address} at start-up ({error}); \
+                         each process tries once more when it first needs it"
+                    ),
+                );
+            }
             // A throwaway client: its connection is closed before any child forks.
             let probe = StoreClient::new(
                 servers.clone(),

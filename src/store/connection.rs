@@ -6,10 +6,12 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -379,6 +381,56 @@ pub fn connect_unix(path: &Path, timeout: Duration) -> io::Result<UnixStream> {
     }
 }
 
+/// Server names resolved once per process: by httpd's parent at start-up (children inherit
+/// the table across fork, and a graceful restart resolves again), or by a process that needs
+/// one it was not given (memsessionctl) the first time. The system resolver has no deadline,
+/// so a request must never wait on it: `MemSessionTimeout` bounds the connection alone.
+static RESOLVED: Mutex<Vec<Resolved>> = Mutex::new(Vec::new());
+
+/// (host, port) and the addresses the resolver gave for it.
+type Resolved = ((String, u16), Vec<SocketAddr>);
+
+fn lookup_host(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
+    Ok((host, port).to_socket_addrs()?.collect())
+}
+
+/// Resolves every TCP server name now (httpd's start-up, before children fork), replacing
+/// what an earlier start-up resolved. Returns the names that did not resolve, with why.
+pub fn resolve_ahead(addresses: &[ServerAddress]) -> Vec<(String, String)> {
+    let mut failed = Vec::new();
+    for address in addresses {
+        let ServerAddress::Tcp { host, port } = address else {
+            continue;
+        };
+        if host.parse::<IpAddr>().is_ok() {
+            continue;
+        }
+        match lookup_host(host, *port) {
+            Ok(found) => remember(host, *port, found),
+            Err(e) => failed.push((address.to_string(), e.to_string())),
+        }
+    }
+    failed
+}
+
+fn remember(host: &str, port: u16, found: Vec<SocketAddr>) {
+    let mut table = RESOLVED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    table.retain(|((h, p), _)| !(h == host && *p == port));
+    table.push(((host.to_string(), port), found));
+}
+
+fn resolved(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
+    let table = RESOLVED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    table
+        .iter()
+        .find(|((h, p), _)| h == host && *p == port)
+        .map(|(_, found)| found.clone())
+}
+
 fn connect_tcp(
     address: &ServerAddress,
     host: &str,
@@ -387,13 +439,15 @@ fn connect_tcp(
 ) -> Result<TcpStream, StoreError> {
     let candidates: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
-        // A name is resolved on every new connection (rare: connections are pooled) so a
-        // moved server is followed. The resolver is not bounded by the deadline; IP literals
-        // and UNIX sockets never touch it.
-        Err(_) => (host, port)
-            .to_socket_addrs()
-            .map_err(|e| StoreError::Connect(format!("{address}: cannot resolve: {e}")))?
-            .collect(),
+        Err(_) => match resolved(host, port) {
+            Some(found) => found,
+            None => {
+                let found = lookup_host(host, port)
+                    .map_err(|e| StoreError::Connect(format!("{address}: cannot resolve: {e}")))?;
+                remember(host, port, found.clone());
+                found
+            }
+        },
     };
     let mut last_error = None;
     for candidate in candidates {
@@ -423,6 +477,31 @@ fn connect_tcp(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn names_are_resolved_ahead_and_reused() {
+        use super::*;
+        let name = ServerAddress::parse("localhost:11999").unwrap();
+        let bogus = ServerAddress::parse("no-such-host.invalid:11211").unwrap();
+        let literal = ServerAddress::parse("127.0.0.1:11211").unwrap();
+        let failed = resolve_ahead(&[name, bogus, literal]);
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert!(failed[0].0.starts_with("no-such-host.invalid"));
+        let first = resolved("localhost", 11999).expect("resolved at start-up");
+        assert!(first
+            .iter()
+            .all(|a| a.port() == 11999 && a.ip().is_loopback()));
+        // a connection uses the table, not the resolver: a planted entry is what it dials
+        remember("localhost", 11999, vec!["127.0.0.9:11999".parse().unwrap()]);
+        assert_eq!(
+            resolved("localhost", 11999).unwrap(),
+            ["127.0.0.9:11999".parse().unwrap()]
+        );
+        assert!(
+            resolved("127.0.0.1", 11211).is_none(),
+            "literals are never looked up"
+        );
+    }
 
     #[test]
     fn socket_timeouts_are_kept_while_close_to_the_time_left() {
