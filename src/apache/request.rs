@@ -240,65 +240,56 @@ impl<'r> Request<'r> {
         unsafe { ap::apr_table_add(self.table(which), pool.c_str(name), pool.c_str(value)) }
     }
 
-    /// Every request header name, as sent (including duplicates).
-    pub fn header_names(&self, which: Headers) -> Vec<String> {
+    /// Every (name, value) of a header table, in order, or only those named `only`
+    /// (case-insensitively), as C strings in r->pool (any bytes but NUL).
+    fn entries(&self, which: Headers, only: Option<&CStr>) -> Vec<(&'r CStr, &'r CStr)> {
         unsafe extern "C" fn collect(
-            names: *mut c_void,
+            entries: *mut c_void,
             key: *const c_char,
-            _value: *const c_char,
-        ) -> c_int {
-            // SAFETY: `names` is the Vec passed below; `key` a NUL-terminated table key.
-            unsafe {
-                let names = &mut *names.cast::<Vec<String>>();
-                if !key.is_null() {
-                    names.push(CStr::from_ptr(key).to_string_lossy().into_owned());
-                }
-            }
-            1
-        }
-        let mut names: Vec<String> = Vec::new();
-        // SAFETY: the callback only touches `names`, which outlives the call.
-        unsafe {
-            ap::apr_table_do(
-                Some(collect),
-                (&mut names as *mut Vec<String>).cast(),
-                self.table(which),
-                std::ptr::null::<c_char>(),
-            );
-        }
-        names
-    }
-
-    /// Every value of one header (a header may repeat).
-    pub fn header_values(&self, which: Headers, name: &CStr) -> Vec<&'r str> {
-        unsafe extern "C" fn collect(
-            values: *mut c_void,
-            _key: *const c_char,
             value: *const c_char,
         ) -> c_int {
-            // SAFETY: `values` is the Vec passed below; `value` a table value in r->pool,
-            // which outlives 'r.
+            // SAFETY: `entries` is the Vec passed below; key and value are NULL or
+            // NUL-terminated strings of a table in r->pool, which outlives 'r.
             unsafe {
-                let values = &mut *values.cast::<Vec<&str>>();
-                if let Some(value) = pool::text(value) {
-                    values.push(value);
+                let entries = &mut *entries.cast::<Vec<(&CStr, &CStr)>>();
+                if !key.is_null() && !value.is_null() {
+                    entries.push((CStr::from_ptr(key), CStr::from_ptr(value)));
                 }
             }
             1
         }
-        let mut values: Vec<&'r str> = Vec::new();
-        // SAFETY: the callback only touches `values`; apr_table_do visits the entries whose
-        // key matches `name` (case-insensitively).
+        let mut entries: Vec<(&'r CStr, &'r CStr)> = Vec::new();
+        let only = only.map_or(std::ptr::null(), CStr::as_ptr);
+        // SAFETY: the callback only touches `entries`, which outlives the call; the key list
+        // is `only` (NULL: every entry) and then NULL.
         unsafe {
             ap::apr_table_do(
                 Some(collect),
-                (&mut values as *mut Vec<&'r str>).cast(),
+                (&mut entries as *mut Vec<(&'r CStr, &'r CStr)>).cast(),
                 self.table(which),
-                name.as_ptr(),
+                only,
                 std::ptr::null::<c_char>(),
             );
         }
-        values
+        entries
+    }
+
+    /// Every request header name, as sent (including duplicates; bytes that are not UTF-8
+    /// replaced, so a name is never skipped).
+    pub fn header_names(&self, which: Headers) -> Vec<String> {
+        self.entries(which, None)
+            .into_iter()
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Every value of one header (a header may repeat); values that are not UTF-8 are left
+    /// out.
+    pub fn header_values(&self, which: Headers, name: &CStr) -> Vec<&'r str> {
+        self.entries(which, Some(name))
+            .into_iter()
+            .filter_map(|(_, value)| value.to_str().ok())
+            .collect()
     }
 
     /// Sends a session's `Set-Cookie` with the response, errors and redirects included; no
