@@ -99,7 +99,9 @@ def prefork_httpd(components, paths, backend):
     (p.cgi_bin / "env.cgi").write_text(PID_CGI)
     os.chmod(p.cgi_bin / "env.cgi", 0o755)
     store = MemcachedServer(c.memcached, root)
-    server = Httpd(c, p, backend.port)
+    # no realm behind this server: leave out the Kerberos locations (their directories and
+    # keytab are the run's server's)
+    server = Httpd(c, p, backend.port, kerberos=False)
     server.memcached = store
     try:
         store.start()
