@@ -67,6 +67,7 @@ def test_memcached_killed_during_load(client, login, whoami, store_fault, httpd,
         r = client.get("/login", headers=ALICE)
         assert r.status == 503, r.describe()
         assert "session store is unavailable" in r.text, r.describe()
+        assert (r.header("Retry-After") or "").isdigit(), r.describe()
         assert r.headers_all("Set-Cookie") == []
 
         back_at = time.monotonic()
