@@ -16,8 +16,9 @@ use memsession::store::breaker::BreakerState;
 use memsession::store::client::{StoreClient, StoreError};
 
 const TIMEOUT: Duration = Duration::from_millis(200);
-/// How late a timed-out operation may return: scheduling noise, not a second timeout.
-const SLACK: Duration = Duration::from_millis(50);
+/// How late a timed-out operation may return: scheduling noise on a loaded machine, but less
+/// than a second timeout.
+const SLACK: Duration = Duration::from_millis(150);
 
 fn memcached_binary() -> PathBuf {
     let candidates = [
@@ -479,17 +480,20 @@ fn a_stopped_server_times_out_then_the_breaker_stops_paying_then_it_recovers() {
         }
         let opened = Instant::now();
         assert_eq!(client.breaker_state(0), Some(BreakerState::Open));
+        // An open breaker costs no wait: a hundred refusals together take less than the one
+        // timeout any of them would have paid.
+        let started = Instant::now();
         for _ in 0..100 {
-            let started = Instant::now();
             assert_eq!(
                 client.get_multi(&[key, "other"]),
                 Err(StoreError::CircuitOpen)
             );
-            assert!(
-                started.elapsed() < Duration::from_millis(20),
-                "an open breaker costs no wait"
-            );
         }
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "an open breaker made callers wait: {:?}",
+            started.elapsed()
+        );
 
         server.signal("CONT");
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -508,7 +512,8 @@ fn a_stopped_server_times_out_then_the_breaker_stops_paying_then_it_recovers() {
             recovered >= Duration::from_millis(1900),
             "probe only after the interval: {recovered:?}"
         );
-        assert!(recovered <= Duration::from_millis(2500), "{recovered:?}");
+        // ... and soon after it (the loop polls every 20 ms; a loaded machine may be late).
+        assert!(recovered <= Duration::from_millis(3500), "{recovered:?}");
         assert_eq!(client.breaker_state(0), Some(BreakerState::Closed));
         assert_eq!(fresh.get(key).unwrap().as_deref(), Some(&b"v"[..]));
     }

@@ -308,22 +308,27 @@ def store_fault(memcached, httpd):
 
 @pytest.fixture
 def another_httpd(components, memcached, backend):
-    """another_httpd(module=None, key_prefix="memsession:", extra_conf="", expect_panics=False)
-    -> a started Httpd in its own ServerRoot (same memcached, same backend); stopped and checked
-    for crash lines at teardown. For another deployment (another key prefix) or a test-only
-    module build. expect_panics: the test provokes module panics on purpose; their lines are
-    then required, and any other crash line still fails the test."""
+    """another_httpd(module=None, key_prefix="memsession:", extra_conf="", expect_panics=False,
+    extra_env=None, memcached_sock=None) -> a started Httpd in its own ServerRoot (same
+    memcached unless memcached_sock names another, same backend); stopped and checked for crash
+    lines at teardown. For another node or deployment (another key prefix), locations or
+    server directives the main server lacks (extra_conf), or a test-only module build.
+    expect_panics: the test provokes module panics on purpose; their lines are then required,
+    and any other crash line still fails the test. extra_env: e.g. realm.server_env() for
+    password logins through the test realm."""
     started: list[Httpd] = []
     roots: list[Path] = []
 
     def start(module: Path | None = None, key_prefix: str = "memsession:",
-              extra_conf: str = "", expect_panics: bool = False) -> Httpd:
+              extra_conf: str = "", expect_panics: bool = False,
+              extra_env: dict[str, str] | None = None,
+              memcached_sock: Path | None = None) -> Httpd:
         c = components if module is None else dataclasses.replace(components, module=module)
         root = Path(tempfile.mkdtemp(prefix="memsession-it2-"))
         roots.append(root)
         server = Httpd(c, prepare_root(c, root), backend.port, key_prefix=key_prefix,
-                       memcached_sock=Path(memcached.sock_path), extra_conf=extra_conf,
-                       kerberos=False)
+                       memcached_sock=memcached_sock or Path(memcached.sock_path),
+                       extra_conf=extra_conf, kerberos=False, extra_env=extra_env)
         server.start()
         started.append((server, expect_panics))
         return server

@@ -93,13 +93,30 @@ MALFORMED = {
 }
 
 
-@pytest.mark.parametrize("kind", MALFORMED)
-def test_malformed_cookie_is_401_never_500(client, login, kind):
-    good = login("alice")
+def _malformed_request(client, good: str, kind: str):
     bad = MALFORMED[kind](good)
     value = (b"memsession=" + bad) if isinstance(bad, bytes) else f"memsession={bad}"
-    r = client.get("/app/env.cgi", headers={"Cookie": value})
+    return client.get("/app/env.cgi", headers={"Cookie": value})
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_malformed_cookie_is_401_never_500(client, login, kind):
+    r = _malformed_request(client, login("alice"), kind)
     assert r.status == 401, r.describe()
+
+
+# A Cookie header that is not UTF-8 is read as no header at all, so that one dead cookie is not
+# expired: a known gap (docs/testing.md).
+EXPIRED_KINDS = [kind for kind in MALFORMED if kind != "bad utf-8"]
+
+
+@pytest.mark.parametrize("kind", EXPIRED_KINDS)
+def test_a_malformed_cookie_is_expired(client, login, kind):
+    """README: a malformed cookie is dead: the 401 also tells the browser to drop it."""
+    r = _malformed_request(client, login("alice"), kind)
+    assert r.status == 401, r.describe()
+    c = r.cookie("memsession")
+    assert c is not None and c.value == "" and c.get("max-age") == "0", r.describe()
 
 
 def test_nul_byte_in_the_cookie_is_refused(client, login):

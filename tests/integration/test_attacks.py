@@ -41,6 +41,14 @@ def replayed_everywhere(client, httpd, components):
     return check
 
 
+def expired_by_the_refusal(client, cookie: str) -> None:
+    """README: a revoked session's cookie is dead: the refusal makes the browser drop it."""
+    r = client.get("/app/index.html", cookie=cookie)
+    assert r.status == 401, r.describe()
+    c = r.cookie("memsession")
+    assert c is not None and c.value == "" and c.get("max-age") == "0", r.describe()
+
+
 def test_replay_after_logout_is_refused_by_every_child(client, login, no_id_in_error_log,
                                                        replayed_everywhere):
     cookie = login("alice")
@@ -59,10 +67,14 @@ def test_replay_after_logout_is_refused_by_every_child(client, login, no_id_in_e
 def test_replay_after_revoke_user(client, login, store, no_id_in_error_log, replayed_everywhere):
     alice1, alice2, bob = login("alice"), login("alice"), login("bob")
     no_id_in_error_log(alice1, alice2, bob)
+    # every child has validated them before the revocation, so none may rely on what it saw
+    for cookie in (alice1, alice2, bob):
+        replayed_everywhere(cookie, 200)
     key = user_epoch_key("alice")
     old_epoch = store.get(key)
     assert old_epoch is not None and len(old_epoch) == 16
     store.set(key, secrets.token_bytes(16))  # what revoke-user does
+    expired_by_the_refusal(client, alice1)
     replayed_everywhere(alice1, 401)
     replayed_everywhere(alice2, 401)
     replayed_everywhere(bob, 200)
@@ -74,9 +86,12 @@ def test_replay_after_revoke_user(client, login, store, no_id_in_error_log, repl
 def test_replay_after_revoke_all(client, login, store, no_id_in_error_log, replayed_everywhere):
     alice, bob = login("alice"), login("bob")
     no_id_in_error_log(alice, bob)
+    for cookie in (alice, bob):
+        replayed_everywhere(cookie, 200)
     key = global_epoch_key()
     assert store.get(key) is not None and len(store.get(key)) == 16
     store.set(key, secrets.token_bytes(16))  # what revoke-all does
+    expired_by_the_refusal(client, bob)
     replayed_everywhere(alice, 401)
     replayed_everywhere(bob, 401)
     after = login("bob")

@@ -3,7 +3,14 @@
 Each bad snippet has a good twin that must pass, so a failure is the value's fault and nothing
 else's."""
 
+import os
+import secrets
+from pathlib import Path
+
 import pytest
+
+from harness.http import basic
+from harness.site import USERS
 
 pytestmark = pytest.mark.module
 
@@ -72,3 +79,37 @@ def test_every_documented_value_passes_configtest(httpd):
     ])
     rc, out = httpd.configtest(snippet)
     assert rc == 0, out
+
+
+# -- start-up warnings (README: MemSessionServers "Unreachable at start-up: a warning naming the
+# directive"; MemSessionCookieSecure Off "logs a warning at start-up") -------------------------
+
+def warnings_containing(server, text: str) -> list[str]:
+    lines = [line for line in server.error_log.since(0) if text in line]
+    assert all("[auth_memsession:warn]" in line for line in lines), lines
+    return lines
+
+
+def test_an_unreachable_store_at_start_up_is_a_warning_and_httpd_runs(another_httpd):
+    sock = Path(f"/nonexistent-memsession-{os.getpid()}/memcached.sock")
+    server = another_httpd(memcached_sock=sock)
+    found = warnings_containing(server, f"MemSessionServers: unix:{sock} is unreachable at start-up")
+    assert len(found) == 1, server.error_log.since(0)[-20:]
+    # httpd runs: logins are refused for now, cookie requests get the unauthenticated answer
+    r = server.client.get("/login", headers={"Authorization": basic("alice", USERS["alice"])})
+    assert r.status == 503 and r.header("Retry-After"), r.describe()
+    assert server.client.get("/app/index.html", cookie=secrets.token_urlsafe(32)).status == 401
+
+
+def test_a_reachable_store_gives_no_warning(another_httpd):
+    server = another_httpd()
+    assert warnings_containing(server, "is unreachable at start-up") == []
+    assert [line for line in server.error_log.since(0) if "MemSessionServers: unix:" in line
+            and " answers (memcached " in line], "no start-up check of the store was logged"
+
+
+def test_cookie_secure_off_is_a_warning_at_start_up(another_httpd):
+    server = another_httpd()
+    found = warnings_containing(server, "MemSessionCookieSecure Off: session cookies will be sent "
+                                        "over plain http")
+    assert found, "the harness sets MemSessionCookieSecure Off, yet no warning was logged"

@@ -67,6 +67,7 @@ def test_memcached_killed_during_load(client, login, whoami, store_fault, httpd,
         r = client.get("/login", headers=ALICE)
         assert r.status == 503, r.describe()
         assert "session store is unavailable" in r.text, r.describe()
+        assert (r.header("Retry-After") or "").isdigit(), r.describe()
         assert r.headers_all("Set-Cookie") == []
 
         back_at = time.monotonic()
@@ -118,7 +119,9 @@ def test_hung_memcached_times_out_then_the_breaker_answers_at_once(client, login
         timings.append((r.status, elapsed))
         assert r.status == 401, r.describe()
         assert elapsed < TIMEOUT_S + MARGIN_S, f"took {elapsed:.3f}s: {timings}"
-        fast_in_a_row = fast_in_a_row + 1 if elapsed < TIMEOUT_S / 4 else 0
+        # Refused without asking memcached: well under the timeout a request that asked pays
+        # (a loaded machine may delay any request by tens of milliseconds).
+        fast_in_a_row = fast_in_a_row + 1 if elapsed < TIMEOUT_S / 2 else 0
         if fast_in_a_row >= 10:
             break
     assert fast_in_a_row >= 10, f"the breaker never answered at once: {timings}"

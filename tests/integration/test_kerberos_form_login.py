@@ -11,7 +11,7 @@ import urllib.parse
 
 import pytest
 
-from harness import kdc, load, procs
+from harness import kdc, load, procs, site
 from harness.derivation import record_key
 from harness.http import Client, location_path
 
@@ -224,3 +224,30 @@ def test_the_session_ends_with_the_tgt(client):
     procs.wait_until("session refused after its TGT ended", refused, kdc.SHORT_LIFE_S + 10,
                      interval_s=0.5)
     assert time.time() >= end - 1.5, "the session ended long before its TGT"
+
+
+def test_with_cap_to_credentials_off_a_session_outlives_its_tgt(another_httpd, realm, paths):
+    """MemSessionCapToCredentials Off at the login: the session keeps its own limits (1h, 8h)
+    after the TGT it carries ends. Beside it on the same server, a login with the default (On)
+    ends with the TGT."""
+    def form_location(path: str, extra: str = "") -> str:
+        return (f"<Location {path}>\n    SetHandler memsession-login-form\n"
+                f"    MemSessionKerberosRealm {kdc.REALM}\n"
+                f"    MemSessionKerberosKeytab {site.realm_dir(paths) / 'http.keytab'}\n"
+                f"    MemSessionCookieSecure Off\n{extra}</Location>\n")
+
+    server = another_httpd(extra_env=realm.server_env(), extra_conf=(
+        form_location("/capped-login")
+        + form_location("/uncapped-login", "    MemSessionCapToCredentials Off\n")))
+    started = time.time()
+    capped = login(server.client, user=kdc.SHORT_LIFE_USER, path="/capped-login")
+    uncapped = login(server.client, user=kdc.SHORT_LIFE_USER, path="/uncapped-login")
+    for cookie in (capped, uncapped):
+        assert server.client.get("/app/env.cgi", cookie=cookie).status == 200
+    assert time.time() < started + kdc.SHORT_LIFE_S - 1, "the logins took too long"
+    time.sleep(max(0.0, started + kdc.SHORT_LIFE_S + 2 - time.time()))
+    assert server.client.get("/app/env.cgi", cookie=capped).status == 401, \
+        "the capped session outlived its TGT"
+    r = server.client.get("/app/env.cgi", cookie=uncapped)
+    assert r.status == 200, f"MemSessionCapToCredentials Off, yet the session ended:\n{r.describe()}"
+    assert r.env()["REMOTE_USER"] == f"{kdc.SHORT_LIFE_USER}@{kdc.REALM}"

@@ -66,3 +66,18 @@ def test_xhr_logout_answers_json(client, login, whoami):
     r.json()  # a well-formed JSON body
     _expired_cookie(r)
     assert whoami(cookie)[0] == 401
+
+
+def test_logout_while_memcached_is_stopped_is_a_503_that_expires_the_cookie(client, login,
+                                                                           whoami, store_fault):
+    """README: logout while memcached is unavailable expires the cookie anyway, and a 503 says
+    the session ends at its expiry (the record could not be deleted)."""
+    cookie = login("alice")
+    assert whoami(cookie)[0] == 200
+    store_fault.stop()
+    r = client.post("/logout", cookie=cookie, headers={"Origin": client.origin}, body=b"")
+    assert r.status == 503, r.describe()
+    _expired_cookie(r)
+    assert "ends at its expiry" in r.text, r.describe()
+    assert r.header("Location") is None, "a failed logout must not look like a done one"
+    store_fault.resume()

@@ -71,6 +71,15 @@ def test_stalled_store_gives_a_quick_401_and_the_session_resumes(client, login, 
                      _consecutive(lambda: whoami(cookie)[0] == 200, 20), 15, interval_s=0.05)
 
 
+def retry_after_and_a_plain_message(r) -> None:
+    """README: a login while memcached is unavailable is a 503 with Retry-After and a plain
+    message."""
+    retry = r.header("Retry-After")
+    assert retry is not None and retry.isdigit() and int(retry) > 0, r.describe()
+    assert (r.header("Content-Type") or "").startswith("text/plain"), r.describe()
+    assert "session store is unavailable" in r.text, r.describe()
+
+
 def test_login_while_the_store_is_stalled_is_503(client, stall):
     stop, resume = stall
     stop()
@@ -81,6 +90,23 @@ def test_login_while_the_store_is_stalled_is_503(client, stall):
     assert r.status == 503, r.describe()
     assert elapsed < 1.5, f"took {elapsed:.2f}s with MemSessionTimeout 200ms"
     assert r.headers_all("Set-Cookie") == []
+    retry_after_and_a_plain_message(r)
     procs.wait_until("login to work again in every child",
                      _consecutive(lambda: client.get("/login", headers=ALICE).status == 303, 20),
                      15, interval_s=0.05)
+
+
+def test_password_form_login_while_the_store_is_stalled_is_503(client, stall):
+    """The same answer from memsession-login-form: the password is right, the session cannot be
+    stored."""
+    stop, resume = stall
+    stop()
+    try:
+        r = client.post("/form-login", body=b"user=alice&password=alicepw",
+                        headers={"Content-Type": "application/x-www-form-urlencoded",
+                                 "Origin": client.origin})
+    finally:
+        resume()
+    assert r.status == 503, r.describe()
+    assert r.headers_all("Set-Cookie") == []
+    retry_after_and_a_plain_message(r)

@@ -59,3 +59,28 @@ def test_proxied_open_location_strips_every_spelling(client):
     hdrs = backend_headers(r)
     assert _user_headers(hdrs) == [], hdrs
     assert not any("mallory" in v for _, v in hdrs), hdrs
+
+
+# Inside /proxied/ (MemSessionUserHeader X-Remote-User), a location that turns it off.
+HEADER_NONE = """
+<Location /proxied/none/>
+    MemSessionUserHeader None
+</Location>
+"""
+
+
+def test_user_header_none_turns_an_inherited_header_off(another_httpd):
+    """`None` turns an inherited MemSessionUserHeader off: the backend behind it gets the
+    request authenticated on the session, without the user header, while the outer location
+    still sends it."""
+    server = another_httpd(extra_conf=HEADER_NONE)
+    r = server.client.get("/login", headers={"Authorization": "Basic YWxpY2U6YWxpY2Vwdw=="})
+    assert r.status == 303, r.describe()
+    cookie = r.cookie("memsession").value
+    outer = backend_headers(server.client.get("/proxied/x", cookie=cookie))
+    assert [v for _, v in _user_headers(outer)] == ["alice"], outer
+    r = server.client.get("/proxied/none/x", cookie=cookie)
+    hdrs = backend_headers(r)  # a 200 from the backend: still authenticated
+    assert r.json()["path"] == "/proxied/none/x"
+    assert _user_headers(hdrs) == [], hdrs
+    assert server.client.get("/proxied/none/x").status == 401, "None must not open the location"

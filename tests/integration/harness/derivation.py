@@ -78,3 +78,30 @@ def seal(store_key: bytes, record_key_: bytes, user: str, user_epoch: bytes,
     nonce = os.urandom(12)
     sealed = ChaCha20Poly1305(record_key_).encrypt(nonce, plaintext, b"\x01" + store_key)
     return b"\x01" + nonce + sealed
+
+
+_MASK = (1 << 64) - 1
+
+
+def fnv1a64(data: bytes) -> int:
+    """64-bit FNV-1a (README, MemSessionServers)."""
+    h = 0xCBF29CE484222325
+    for byte in data:
+        h = ((h ^ byte) * 0x100000001B3) & _MASK
+    return h
+
+
+def jump_consistent_hash(key: int, buckets: int) -> int:
+    """Lamping & Veach's jump consistent hash, the published code's double arithmetic."""
+    b, j = -1, 0
+    while j < buckets:
+        b = j
+        key = (key * 2862933555777941757 + 1) & _MASK
+        j = int((b + 1) * (float(1 << 31) / float((key >> 33) + 1)))
+    return max(b, 0)
+
+
+def server_for_key(key: bytes, servers: int) -> int:
+    """Which of `servers` memcached servers (in MemSessionServers order) holds `key`, as README
+    documents it: jump_consistent_hash(fnv1a64(key), N)."""
+    return 0 if servers <= 1 else jump_consistent_hash(fnv1a64(key), servers)
