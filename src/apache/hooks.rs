@@ -214,8 +214,11 @@ fn fixups(request: &mut Request) -> c_int {
     let Some(config) = request.dir_config() else {
         return status::DECLINED;
     };
-    if let Some(header) = config.user_header() {
-        pass_user_header(request, header);
+    if let Some(header) = config.user_header_to_clean() {
+        remove_client_copies(request, header);
+    }
+    if let (Some(header), Some(user)) = (config.user_header(), request.user()) {
+        request.set_header(Headers::In, header, user);
     }
     if config.enabled() && should_issue(request) {
         issue_session(request, config);
@@ -251,8 +254,8 @@ fn should_issue(request: &Request) -> bool {
 }
 
 /// Removes every client-sent copy of the user header — under any spelling the CGI
-/// environment would fold to the same name — then sets it from the authenticated user.
-fn pass_user_header(request: &mut Request, header: &str) {
+/// environment would fold to the same name.
+fn remove_client_copies(request: &mut Request, header: &str) {
     for name in request.header_names(Headers::In) {
         if header_name::same_cgi_name(&name, header) {
             request.log(
@@ -261,9 +264,6 @@ fn pass_user_header(request: &mut Request, header: &str) {
             );
             request.unset_header(Headers::In, &name);
         }
-    }
-    if let Some(user) = request.user() {
-        request.set_header(Headers::In, header, user);
     }
 }
 

@@ -37,6 +37,9 @@ pub struct DirConfig {
     /// `Some(None)` is an explicit `MemSessionUserHeader None` that switches an outer
     /// section's header off.
     pub user_header: Option<Option<String>>,
+    /// The header an outer section named and this one switched off with `None`: backends
+    /// there may still trust it, so client copies are still removed.
+    pub switched_off_user_header: Option<String>,
     pub delegation: Option<bool>,
     pub delegation_dir: Option<String>,
     pub password_providers: Option<Vec<String>>,
@@ -148,6 +151,14 @@ impl DirConfig {
             logout_redirect: inherit(&inner.logout_redirect, &self.logout_redirect),
             logout_allow_get: inherit(&inner.logout_allow_get, &self.logout_allow_get),
             user_header: inherit(&inner.user_header, &self.user_header),
+            switched_off_user_header: match (&inner.user_header, self.user_header()) {
+                (Some(None), Some(outer)) => Some(outer.to_string()),
+                (Some(Some(_)), _) => None,
+                _ => inherit(
+                    &inner.switched_off_user_header,
+                    &self.switched_off_user_header,
+                ),
+            },
             delegation: inherit(&inner.delegation, &self.delegation),
             delegation_dir: inherit(&inner.delegation_dir, &self.delegation_dir),
             password_providers: inherit(&inner.password_providers, &self.password_providers),
@@ -209,6 +220,13 @@ impl DirConfig {
             .as_ref()
             .and_then(|header| header.as_deref())
     }
+    /// The header whose client-sent copies are removed here: this location's user header,
+    /// or the outer one a `MemSessionUserHeader None` switched off (a client must not be able
+    /// to set it where the module does not).
+    pub fn user_header_to_clean(&self) -> Option<&str> {
+        self.user_header()
+            .or(self.switched_off_user_header.as_deref())
+    }
     pub fn delegation(&self) -> bool {
         self.delegation.unwrap_or(false)
     }
@@ -246,6 +264,25 @@ impl DirConfig {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn user_header_none_still_cleans_the_outer_header() {
+        let mut outer = DirConfig::default();
+        outer.set("MemSessionUserHeader", "X-Remote-User").unwrap();
+        let mut none = DirConfig::default();
+        none.set("MemSessionUserHeader", "None").unwrap();
+        let merged = outer.merge(&none);
+        assert_eq!(merged.user_header(), None);
+        assert_eq!(merged.user_header_to_clean(), Some("X-Remote-User"));
+        // deeper sections inherit the cleaning
+        let deeper = merged.merge(&DirConfig::default());
+        assert_eq!(deeper.user_header_to_clean(), Some("X-Remote-User"));
+        // a section naming its own header cleans that one
+        let mut own = DirConfig::default();
+        own.set("MemSessionUserHeader", "X-User").unwrap();
+        assert_eq!(merged.merge(&own).user_header_to_clean(), Some("X-User"));
+        assert_eq!(DirConfig::default().user_header_to_clean(), None);
+    }
     use super::*;
 
     fn with(directives: &[(&str, &str)]) -> DirConfig {

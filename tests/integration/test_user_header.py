@@ -84,3 +84,7 @@ def test_user_header_none_turns_an_inherited_header_off(another_httpd):
     assert r.json()["path"] == "/proxied/none/x"
     assert _user_headers(hdrs) == [], hdrs
     assert server.client.get("/proxied/none/x").status == 401, "None must not open the location"
+    # the backend behind may still trust the outer header: a client cannot set it here either
+    for name in SPOOFS:
+        r = server.client.get("/proxied/none/x", cookie=cookie, headers=[(name, "mallory")])
+        assert _user_headers(backend_headers(r)) == [], f"{name} reached the backend"
