@@ -13,9 +13,9 @@
 //! | 0 | done; healthy; the session is valid |
 //! | 1 | `check`: a warning (evictions); `session-info`: the session is not valid |
 //! | 2 | a memcached server is unreachable or failed |
-//! | 64 | usage error |
+//! | 64 | usage error; `--vhost` names no server; `session-info` among several stores |
 //! | 65 | `session-info`: stdin holds no session cookie value |
-//! | 78 | the Apache configuration could not be read or is invalid |
+//! | 78 | the Apache configuration cannot be read, is invalid, has no MemSession server directive, or cannot be decided |
 pub mod apache_config;
 
 use std::io::Read;
