@@ -13,9 +13,9 @@
 //! | 0 | done; healthy; the session is valid |
 //! | 1 | `check`: a warning (evictions); `session-info`: the session is not valid |
 //! | 2 | a memcached server is unreachable or failed |
-//! | 64 | usage error |
+//! | 64 | usage error; `--vhost` names no server; `session-info` among several stores |
 //! | 65 | `session-info`: stdin holds no session cookie value |
-//! | 78 | the Apache configuration could not be read or is invalid |
+//! | 78 | the Apache configuration cannot be read, is invalid, has no MemSession server directive, or cannot be decided |
 pub mod apache_config;
 
 use std::io::Read;
@@ -33,6 +33,7 @@ use crate::session_store::{Policy, SessionStore};
 use crate::store::address::ServerAddress;
 use crate::store::breaker::BreakerState;
 use crate::store::client::{StoreClient, StoreError};
+use apache_config::{Known, Scope};
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_WARNING: i32 = 1;
@@ -48,8 +49,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_STDIN: u64 = 8192;
 
 pub const USAGE: &str = "\
-usage: memsessionctl [--servers ADDR[,ADDR...]] [--prefix PREFIX] [--config FILE]
-                     [--secret-file FILE[,PREVIOUS]] [--timeout DURATION] [--json] COMMAND
+usage: memsessionctl [--config FILE] [--define NAME]... [--vhost NAME]
+                     [--servers ADDR[,ADDR...]] [--prefix PREFIX] [--secret-file FILE[,PREVIOUS]]
+                     [--timeout DURATION] [--json] COMMAND
 
 commands:
   check              connect to every memcached server, report version, uptime, memory,
@@ -60,11 +62,24 @@ commands:
   session-info       read a session cookie value from stdin; show its user, times and
                      validity (never the id)
 
---servers, --prefix and --secret-file default to MemSessionServers, MemSessionKeyPrefix and
-MemSessionSecretFile of the main server in --config (default /etc/apache2/apache2.conf,
-Include/IncludeOptional followed). The secret file is readable by root only: run as root.
+Where the store is comes from --config (default /etc/apache2/apache2.conf), resolved as
+httpd would: Include/IncludeOptional followed, every <VirtualHost> with what it sets and
+inherits (MemSessionServers, MemSessionKeyPrefix, MemSessionSecretFile, MemSessionTimeout),
+<IfModule> against the LoadModule lines read, <IfDefine> against Define lines, the -D names
+in APACHE_ARGUMENTS of the envvars file next to FILE, and --define NAME (httpd's -D NAME;
+Debian's apache2ctl passes none of its own). A section it cannot decide (<IfVersion>,
+<Macro>, ...) that holds such settings is refused (exit 78), never guessed. The main server
+counts only when a Listen address reaches it past the virtual hosts.
+Several stores (different servers, prefix or secret): check, stats, revoke-user and
+revoke-all act on each and report each; session-info needs --vhost NAME (a ServerName or
+ServerAlias), which picks the stores of the matching servers for every command.
+--servers, --prefix and --secret-file replace what the configuration says; with --servers
+and no --config the configuration is not read. No MemSession server directive in the
+configuration and no --servers: exit 78 (the defaults are not assumed). Every command
+prints the servers, prefix and source (file:line or flag) it used. The secret file is
+readable by root only: run as root.
 exit codes: 0 ok, 1 warning/invalid session, 2 store unreachable or failing, 64 usage,
-65 no cookie value on stdin, 78 configuration unreadable or invalid.
+65 no cookie value on stdin, 78 configuration unreadable, invalid or undecidable.
 ";
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +110,10 @@ pub struct Options {
     /// `--secret-file CURRENT[,PREVIOUS]`
     pub secret_files: Option<Vec<String>>,
     pub config: Option<PathBuf>,
+    /// `--define NAME`: httpd runs with `-D NAME`.
+    pub defines: Vec<String>,
+    /// `--vhost NAME`: only the servers answering to NAME.
+    pub vhost: Option<String>,
     pub timeout: Option<Duration>,
     pub json: bool,
     pub command: Command,
@@ -124,6 +143,8 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut prefix = None;
     let mut secret_files = None;
     let mut config = None;
+    let mut defines = Vec::new();
+    let mut vhost = None;
     let mut timeout = None;
     let mut json = false;
     let mut rest: Vec<&str> = Vec::new();
@@ -177,6 +198,20 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 secret_files = Some(files);
             }
             "--config" => config = Some(PathBuf::from(value("--config")?)),
+            "--define" => {
+                let name = value("--define")?;
+                if name.is_empty() || name.contains(char::is_whitespace) {
+                    return Err("--define: give one name, as httpd's -D NAME".to_string());
+                }
+                defines.push(name);
+            }
+            "--vhost" => {
+                let name = value("--vhost")?;
+                if name.is_empty() {
+                    return Err("--vhost: give a ServerName or ServerAlias".to_string());
+                }
+                vhost = Some(name);
+            }
             "--timeout" => {
                 let given = value("--timeout")?;
                 let parsed = parse_duration(&given).map_err(|e| format!("--timeout: {e}"))?;
@@ -219,85 +254,224 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         prefix,
         secret_files,
         config,
+        defines,
+        vhost,
         timeout,
         json,
         command,
     })
 }
 
-/// Where the store is and how to talk to it, after the config file and the flags.
+/// One store: where it is, how to talk to it, and where that was read.
 #[derive(Debug)]
 pub struct Target {
     pub servers: Vec<ServerAddress>,
     pub prefix: String,
     pub secrets: Secrets,
     pub timeout: Duration,
-    /// Where the settings came from, for `check`.
-    pub source: String,
+    pub source: Source,
+    /// The servers of httpd that use this store (empty when only flags say where it is).
+    pub hosts: Vec<String>,
 }
 
-/// Resolves the target: flags win over the Apache configuration, which is read when
-/// `--config` is given or when `--servers` is not.
-pub fn resolve(options: &Options) -> Result<Target, String> {
+/// Where each part of a [`Target`] came from: `file:line`, a flag, or `default`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub servers: String,
+    pub prefix: String,
+    pub secret: String,
+}
+
+impl Target {
+    /// The lines every command prints first about the store it acts on.
+    fn header(&self) -> String {
+        let mut out = format!(
+            "servers: {}\nprefix: {}\nsource: servers from {}; prefix from {}; secret from {}\n",
+            self.servers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            self.prefix,
+            self.source.servers,
+            self.source.prefix,
+            self.source.secret,
+        );
+        if !self.hosts.is_empty() {
+            out.push_str(&format!("hosts: {}\n", self.hosts.join("; ")));
+        }
+        out
+    }
+
+    /// The same as a JSON object.
+    fn json(&self) -> String {
+        let list = |items: &mut dyn Iterator<Item = String>| {
+            items.map(|i| json_string(&i)).collect::<Vec<_>>().join(",")
+        };
+        format!(
+            "{{\"servers\":[{}],\"prefix\":{},\"source\":{{\"servers\":{},\"prefix\":{},\
+             \"secret\":{}}},\"hosts\":[{}]}}",
+            list(&mut self.servers.iter().map(ToString::to_string)),
+            json_string(&self.prefix),
+            json_string(&self.source.servers),
+            json_string(&self.source.prefix),
+            json_string(&self.source.secret),
+            list(&mut self.hosts.iter().cloned()),
+        )
+    }
+}
+
+/// Resolves the stores to act on: the Apache configuration as httpd reads it (unless
+/// `--servers` is given without `--config`), narrowed by `--vhost`, with the flags replacing
+/// what it says; stores that are the same (servers, prefix and secret) are one.
+/// `Err` is (exit code, message).
+pub fn resolve(options: &Options) -> Result<Vec<Target>, (i32, String)> {
+    let config_error = |message: String| (EXIT_CONFIG, message);
+    let flag_secrets = match &options.secret_files {
+        Some(files) => {
+            let mut given = ServerConfig::default();
+            let words: Vec<&str> = files.iter().map(String::as_str).collect();
+            given
+                .set_words(SECRET_DIRECTIVE, &words)
+                .map_err(|e| config_error(format!("--secret-file: {e}")))?;
+            given.secrets
+        }
+        None => None,
+    };
     let read_config = options.config.is_some() || options.servers.is_none();
-    let (config, source) = if read_config {
+    let scopes: Vec<Scope> = if read_config {
         let path = options
             .config
             .clone()
             .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
         let root = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let found = apache_config::read(&path, &root).map_err(|e| {
+        let hint = |e: String| {
             if options.servers.is_none() && options.config.is_none() {
-                format!("{e} (give --config FILE or --servers ADDR)")
+                config_error(format!("{e} (give --config FILE or --servers ADDR)"))
             } else {
-                e
+                config_error(e)
             }
-        })?;
-        let source = if found.any {
-            path.display().to_string()
-        } else {
-            format!(
-                "{} (no MemSession server directives: defaults)",
-                path.display()
-            )
         };
-        (found.config, source)
+        let mut known = Known {
+            defines: options.defines.iter().cloned().collect(),
+            process_env: true,
+            ..Known::default()
+        };
+        known.read_envvars(&root.join("envvars")).map_err(hint)?;
+        let found = apache_config::read(&path, &root, &known).map_err(hint)?;
+        if !found.any && options.servers.is_none() {
+            return Err(config_error(format!(
+                "no MemSession server directive in {} or the {} files it includes (in the \
+                 branches httpd reads): memsessionctl does not assume the defaults; give \
+                 --config FILE, or --servers ADDR with --prefix and --secret-file",
+                path.display(),
+                found.files.len().saturating_sub(1)
+            )));
+        }
+        found.scopes()
     } else {
-        (ServerConfig::default(), "--servers".to_string())
-    };
-    let secrets = match &options.secret_files {
-        Some(files) => {
-            let mut given = ServerConfig::default();
-            let files: Vec<&str> = files.iter().map(String::as_str).collect();
-            given
-                .set_words(SECRET_DIRECTIVE, &files)
-                .map_err(|e| format!("--secret-file: {e}"))?;
-            given.secrets
+        if options.vhost.is_some() {
+            return Err((
+                EXIT_USAGE,
+                "--vhost picks from the Apache configuration: give --config FILE".to_string(),
+            ));
         }
-        None => config.secrets.clone(),
+        vec![Scope::default()]
     };
-    let secrets = secrets.ok_or_else(|| {
-        format!("no server secret: {SECRET_DIRECTIVE} is not in {source}; give --secret-file FILE")
-    })?;
-    let servers = options.servers.clone().unwrap_or_else(|| config.servers());
-    let prefix = options
-        .prefix
-        .clone()
-        .unwrap_or_else(|| config.key_prefix().to_string());
-    let timeout = options.timeout.unwrap_or_else(|| {
-        if config.timeout.is_some() {
-            config.timeout().max(DEFAULT_TIMEOUT)
-        } else {
-            DEFAULT_TIMEOUT
+    let scopes: Vec<Scope> = match &options.vhost {
+        Some(name) => {
+            let chosen: Vec<Scope> = scopes
+                .iter()
+                .filter(|scope| scope.answers_to(name))
+                .cloned()
+                .collect();
+            if chosen.is_empty() {
+                let names: Vec<String> = scopes.iter().flat_map(Scope::names).collect();
+                return Err((
+                    EXIT_USAGE,
+                    format!(
+                        "--vhost {name}: no server has that ServerName or ServerAlias (there \
+                         are: {})",
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ));
+            }
+            chosen
         }
-    });
-    Ok(Target {
-        servers,
-        prefix,
-        secrets,
-        timeout,
-        source,
-    })
+        None => scopes,
+    };
+    let mut targets: Vec<Target> = Vec::new();
+    for scope in scopes {
+        let config = &scope.config;
+        let origin = &scope.origin;
+        let (servers, servers_from) = match &options.servers {
+            Some(servers) => (servers.clone(), "--servers".to_string()),
+            None if origin.servers.is_empty() => (
+                config.servers(),
+                "default (MemSessionServers not set)".to_string(),
+            ),
+            None => (config.servers(), origin.servers.join(", ")),
+        };
+        let (prefix, prefix_from) = match &options.prefix {
+            Some(prefix) => (prefix.clone(), "--prefix".to_string()),
+            None => (
+                config.key_prefix().to_string(),
+                origin
+                    .prefix
+                    .clone()
+                    .unwrap_or_else(|| "default".to_string()),
+            ),
+        };
+        let (secrets, secret_from) = match (&flag_secrets, &config.secrets) {
+            (Some(secrets), _) => (secrets.clone(), "--secret-file".to_string()),
+            (None, Some(secrets)) => (secrets.clone(), origin.secret.clone().unwrap_or_default()),
+            (None, None) => {
+                let place = if read_config {
+                    format!("{SECRET_DIRECTIVE} is not set for the {}", scope.label())
+                } else {
+                    format!("{SECRET_DIRECTIVE} is not read without --config")
+                };
+                return Err(config_error(format!(
+                    "no server secret: {place}; give --secret-file FILE"
+                )));
+            }
+        };
+        let secret_from = format!("{secret_from} ({})", secrets.files.join(", "));
+        let timeout = options.timeout.unwrap_or_else(|| {
+            if config.timeout.is_some() {
+                config.timeout().max(DEFAULT_TIMEOUT)
+            } else {
+                DEFAULT_TIMEOUT
+            }
+        });
+        let host = read_config.then(|| scope.label());
+        let same = targets.iter_mut().find(|t| {
+            t.servers == servers && t.prefix == prefix && t.secrets.files == secrets.files
+        });
+        match same {
+            Some(target) => {
+                target.hosts.extend(host);
+                target.timeout = target.timeout.max(timeout);
+            }
+            None => targets.push(Target {
+                servers,
+                prefix,
+                secrets,
+                timeout,
+                source: Source {
+                    servers: servers_from,
+                    prefix: prefix_from,
+                    secret: secret_from,
+                },
+                hosts: host.into_iter().collect(),
+            }),
+        }
+    }
+    Ok(targets)
 }
 
 /// Runs the parsed command. `now` is unix seconds.
@@ -315,24 +489,65 @@ pub fn run(args: &[String], stdin: &mut dyn Read, now: u64) -> Outcome {
     };
     let json = options.json;
     let command = options.command.name();
-    let target = match resolve(&options) {
-        Ok(target) => target,
-        Err(message) => return failure(json, command, EXIT_CONFIG, &message),
+    let targets = match resolve(&options) {
+        Ok(targets) => targets,
+        Err((code, message)) => return failure(json, command, code, &message),
     };
-    let client = StoreClient::new(target.servers.clone(), target.timeout);
-    let store = SessionStore::new(
-        client,
-        &target.secrets.current,
-        target.secrets.previous.as_ref(),
-        &target.prefix,
-        Duration::ZERO,
-    );
-    match &options.command {
-        Command::Check => check(&store, &target, json),
-        Command::Stats => stats(&store, &target, json),
-        Command::RevokeUser(user) => revoke(&store, &target, json, Some(user)),
-        Command::RevokeAll => revoke(&store, &target, json, None),
-        Command::SessionInfo => session_info(&store, stdin, json, now),
+    if targets.len() > 1 && options.command == Command::SessionInfo {
+        let stores: Vec<String> = targets
+            .iter()
+            .map(|t| format!("prefix {} for {}", t.prefix, t.hosts.join(", ")))
+            .collect();
+        return failure(
+            json,
+            command,
+            EXIT_USAGE,
+            &format!(
+                "the configuration has {} session stores ({}): give --vhost NAME to say \
+                 which one the cookie is from",
+                targets.len(),
+                stores.join("; ")
+            ),
+        );
+    }
+    let mut all = Outcome::default();
+    for (index, target) in targets.iter().enumerate() {
+        let client = StoreClient::new(target.servers.clone(), target.timeout);
+        let store = SessionStore::new(
+            client,
+            &target.secrets.current,
+            target.secrets.previous.as_ref(),
+            &target.prefix,
+            Duration::ZERO,
+        );
+        let out = match &options.command {
+            Command::Check => check(&store, target, json),
+            Command::Stats => stats(&store, target, json),
+            Command::RevokeUser(user) => revoke(&store, target, json, Some(user)),
+            Command::RevokeAll => revoke(&store, target, json, None),
+            Command::SessionInfo => session_info(&store, stdin, json, now),
+        };
+        if json {
+            all.stdout.push_str(&with_store(&out.stdout, target));
+        } else {
+            if index > 0 {
+                all.stdout.push('\n');
+            }
+            all.stdout.push_str(&target.header());
+            all.stdout.push_str(&out.stdout);
+        }
+        all.stderr.push_str(&out.stderr);
+        // 2 (a store failed) outranks 1 (a warning, an invalid session) outranks 0.
+        all.code = all.code.max(out.code);
+    }
+    all
+}
+
+/// A command's JSON line with the store it used added as `"store"`.
+fn with_store(line: &str, target: &Target) -> String {
+    match line.trim_end().strip_suffix('}') {
+        Some(body) => format!("{body},\"store\":{}}}\n", target.json()),
+        None => line.to_string(),
     }
 }
 
@@ -471,10 +686,9 @@ fn check(store: &SessionStore, target: &Target, json: bool) -> Outcome {
         };
         out.stdout = format!(
             "{{\"command\":\"check\",\"ok\":{},\"exit\":{},\"status\":\"{status}\",\
-             \"source\":{},\"prefix\":{},\"timeout_ms\":{},\"servers\":[{}]}}\n",
+             \"prefix\":{},\"timeout_ms\":{},\"servers\":[{}]}}\n",
             out.code == EXIT_OK,
             out.code,
-            json_string(&target.source),
             json_string(&target.prefix),
             target.timeout.as_millis(),
             servers_json.join(",")
@@ -592,7 +806,10 @@ fn revoke(store: &SessionStore, target: &Target, json: bool, user: Option<&str>)
             json,
             command,
             EXIT_STORE,
-            &format!("{command} failed, nothing was revoked: {error}"),
+            &format!(
+                "{command} failed, nothing was revoked in this store (prefix {}): {error}",
+                target.prefix
+            ),
         );
     }
     let what = match user {
@@ -934,5 +1151,114 @@ mod tests {
         );
         assert_eq!(out.code, EXIT_CONFIG);
         assert!(out.stderr.contains("/nonexistent/apache2.conf"));
+    }
+
+    /// A configuration with two virtual hosts on different prefixes, in a fresh directory.
+    fn two_vhosts(name: &str) -> (PathBuf, String) {
+        let dir = std::env::temp_dir().join(format!("memsessionctl-{name}-{}", std::process::id()));
+        let secret = secret_file(&dir);
+        let sock = dir.join("none.sock").display().to_string();
+        std::fs::write(
+            dir.join("apache2.conf"),
+            format!(
+                "LoadModule auth_memsession_module mod_auth_memsession.so\nListen 80\n\
+                 MemSessionSecretFile {secret}\nMemSessionServers unix:{sock}\n\
+                 <VirtualHost *:80>\nServerName a.example\nMemSessionKeyPrefix a:\n\
+                 </VirtualHost>\n<VirtualHost *:80>\nServerName b.example\n\
+                 ServerAlias www.b.example\nMemSessionKeyPrefix b:\n</VirtualHost>\n\
+                 <VirtualHost *:80>\nServerName a2.example\nMemSessionKeyPrefix a:\n\
+                 </VirtualHost>\n"
+            ),
+        )
+        .unwrap();
+        (dir.clone(), dir.join("apache2.conf").display().to_string())
+    }
+
+    #[test]
+    fn several_stores_are_each_acted_on_or_chosen_with_vhost() {
+        let (dir, conf) = two_vhosts("stores");
+        let options = parse_args(&args(&format!("--config {conf} revoke-all"))).unwrap();
+        let targets = resolve(&options).unwrap();
+        let prefixes: Vec<&str> = targets.iter().map(|t| t.prefix.as_str()).collect();
+        assert_eq!(
+            prefixes,
+            ["a:", "b:"],
+            "a2.example shares a.example's store"
+        );
+        assert_eq!(targets[0].hosts.len(), 2);
+        assert!(targets[0].source.prefix.ends_with("apache2.conf:7"));
+        assert!(targets[1].source.servers.ends_with("apache2.conf:4"));
+
+        let options = parse_args(&args(&format!(
+            "--config {conf} --vhost WWW.b.example check"
+        )))
+        .unwrap();
+        let targets = resolve(&options).unwrap();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(targets[0].prefix, "b:");
+        let options =
+            parse_args(&args(&format!("--config {conf} --vhost c.example check"))).unwrap();
+        let (code, message) = resolve(&options).unwrap_err();
+        assert_eq!(code, EXIT_USAGE);
+        assert!(
+            message.contains("a.example, b.example, www.b.example"),
+            "{message}"
+        );
+
+        // every store is reported, each with where it came from; the worst exit wins
+        let out = run(
+            &args(&format!(
+                "--config {conf} --timeout 100ms revoke-user alice"
+            )),
+            &mut std::io::empty(),
+            0,
+        );
+        assert_eq!(out.code, EXIT_STORE, "{out:?}");
+        assert_eq!(out.stdout.matches("prefix: ").count(), 2, "{}", out.stdout);
+        assert!(
+            out.stdout.contains("hosts: <VirtualHost *:80> at"),
+            "{}",
+            out.stdout
+        );
+        assert_eq!(out.stderr.lines().count(), 2, "{}", out.stderr);
+        let json = run(
+            &args(&format!(
+                "--config {conf} --timeout 100ms --json revoke-all"
+            )),
+            &mut std::io::empty(),
+            0,
+        );
+        assert_eq!(json.stdout.lines().count(), 2, "{}", json.stdout);
+        assert!(json.stdout.contains("\"store\":{\"servers\":[\"unix:"));
+
+        let info = run(
+            &args(&format!("--config {conf} session-info")),
+            &mut std::io::empty(),
+            0,
+        );
+        assert_eq!(info.code, EXIT_USAGE, "{info:?}");
+        assert!(info.stderr.contains("--vhost"), "{}", info.stderr);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_configuration_is_exit_78_not_the_defaults() {
+        let dir = std::env::temp_dir().join(format!("memsessionctl-empty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("apache2.conf");
+        std::fs::write(&conf, "Listen 80\n").unwrap();
+        let out = run(
+            &args(&format!("--config {} check", conf.display())),
+            &mut std::io::empty(),
+            0,
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(out.code, EXIT_CONFIG, "{out:?}");
+        assert!(
+            out.stderr.contains("no MemSession server directive"),
+            "{}",
+            out.stderr
+        );
+        assert!(out.stderr.contains("--servers"), "{}", out.stderr);
     }
 }
