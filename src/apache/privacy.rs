@@ -35,6 +35,13 @@ pub extern "C" fn memsession_rs_make_private(raw: *mut ap::request_rec) {
 /// The backend's headers are final when the first of its output reaches the filter: keep a
 /// stricter `Cache-Control`, otherwise make it private.
 fn make_private(request: &mut Request) {
+    // The common case, a backend that said nothing about caching: no copies, no allocation.
+    if request.header(Headers::Out, c"Cache-Control").is_none()
+        && request.header(Headers::ErrOut, c"Cache-Control").is_none()
+    {
+        request.set_header_static(Headers::Out, c"Cache-Control", c"private");
+        return;
+    }
     let mut values = request.header_values(Headers::Out, c"Cache-Control");
     values.extend(request.header_values(Headers::ErrOut, c"Cache-Control"));
     if let Some(private) = cache_control::made_private(&values) {

@@ -234,6 +234,12 @@ impl<'r> Request<'r> {
         unsafe { ap::apr_table_set(self.table(which), pool.c_str(name), pool.c_str(value)) }
     }
 
+    /// Sets a header whose name and value are constants (no copy into the pool).
+    pub fn set_header_static(&mut self, which: Headers, name: &'static CStr, value: &'static CStr) {
+        // SAFETY: static strings outlive the table; setn stores them without copying.
+        unsafe { ap::apr_table_setn(self.table(which), name.as_ptr(), value.as_ptr()) }
+    }
+
     pub fn add_header(&mut self, which: Headers, name: &str, value: &str) {
         let pool = self.pool();
         // SAFETY: as above (apr_table_add copies too).
