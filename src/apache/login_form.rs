@@ -11,6 +11,7 @@ use super::handlers::{finish_login, no_store};
 use super::hooks::{hints, same_site_or_trusted};
 use super::krb5_password::{self, Failure};
 use super::log::Level;
+use super::login_budget;
 use super::minting;
 use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;
@@ -71,40 +72,57 @@ pub fn handle(request: &mut Request) -> c_int {
             .and_then(|args| query::parameter(args, "return"))
     });
     no_store(request);
+    // Budgets first: a spent one is refused before any provider or KDC is asked, whatever
+    // the password.
+    let reservation = match login_budget::admit(request, config, &user) {
+        Ok(reservation) => reservation,
+        Err(answer) => return answer,
+    };
     let verdict = if user.is_empty() || password.is_empty() {
-        Ok(Verdict::Refused)
+        Ok(Verdict::Refused("empty user or password".to_string()))
     } else {
         match check(request, &config.password_providers(), &user, &password) {
             Ok(Some(true)) => Ok(Verdict::Granted(user.clone(), LoginCredentials::default())),
-            Ok(Some(false)) => Ok(Verdict::Refused),
+            Ok(Some(false)) => Ok(Verdict::Refused("wrong password".to_string())),
             Ok(None) => match config.kerberos_realm() {
                 Some(realm) => kerberos(request, realm, config.kerberos_keytab(), &user, &password),
-                None => Ok(Verdict::Refused),
+                None => Ok(Verdict::Refused("unknown user".to_string())),
             },
             Err(code) => Err(code),
         }
     };
     match verdict {
         Ok(Verdict::Granted(name, credentials)) => {
+            login_budget::give_back(request, reservation);
             request.set_user(&name, AUTH_TYPE);
             finish_login(request, &name, AUTH_TYPE, return_to, credentials)
         }
-        Ok(Verdict::Refused) => {
+        Ok(Verdict::Refused(why)) => {
+            if let Some(reservation) = reservation {
+                reservation.keep();
+            }
+            // One stable line per failure (the shipped fail2ban filter reads it); the answer
+            // is the same 401 whatever the reason.
             request.log(
-                Level::Info,
-                format_args!("login form: authentication failure for user {user:?}"),
+                Level::Warning,
+                format_args!("memsession-login-form: login failed for user {user:?}: {why}"),
             );
             super::shared_metrics::count(crate::metrics::Counter::LOGIN_FAILED);
             refuse(request)
         }
-        Err(code) => code,
+        Err(code) => {
+            // No verdict on the password (a KDC or provider failure): not a guess.
+            login_budget::give_back(request, reservation);
+            code
+        }
     }
 }
 
 enum Verdict {
     /// The user as the session names it, and the credentials the login obtained.
     Granted(String, LoginCredentials),
-    Refused,
+    /// Bad credentials or an unusable account, and why (for the log only).
+    Refused(String),
 }
 
 /// Asks each provider in turn, moving on only when one does not know the user (as
@@ -163,11 +181,9 @@ fn kerberos(
                 NameRefusal::OtherRealm => "not of realm MemSessionKerberosRealm names",
                 NameRefusal::Unsafe => "characters a principal name does not take",
             };
-            request.log(
-                Level::Info,
-                format_args!("login form: user {user:?} refused before asking the KDC: {why}"),
-            );
-            return Ok(Verdict::Refused);
+            return Ok(Verdict::Refused(format!(
+                "refused before asking the KDC: {why}"
+            )));
         }
     };
     let asking = leave_to_ask_kdc(request, realm, &principal)?;
@@ -190,14 +206,12 @@ fn kerberos(
             }
             Ok(Verdict::Granted(tgt.principal, credentials))
         }
-        Err(Failure::UnknownPrincipal) => Ok(Verdict::Refused),
-        Err(Failure::Refused(why)) => {
-            request.log(
-                Level::Info,
-                format_args!("login form: the KDC refused {principal}: {why}"),
-            );
-            Ok(Verdict::Refused)
-        }
+        Err(Failure::UnknownPrincipal) => Ok(Verdict::Refused(format!(
+            "the KDC does not know {principal}"
+        ))),
+        Err(Failure::Refused(why)) => Ok(Verdict::Refused(format!(
+            "the KDC refused {principal}: {why}"
+        ))),
         Err(Failure::NotVerified(why)) => {
             request.log(
                 Level::Error,
@@ -206,7 +220,9 @@ fn kerberos(
                      (a spoofed KDC, or a keytab older than the KDC's key): {why}"
                 ),
             );
-            Ok(Verdict::Refused)
+            Ok(Verdict::Refused(format!(
+                "the TGT of {principal} could not be verified"
+            )))
         }
         Err(Failure::Keytab(why)) => {
             request.log(

@@ -121,6 +121,13 @@ impl<'r> Request<'r> {
         unsafe { pool::text(self.rec().args) }
     }
 
+    /// The client's address as httpd settled it (`r->useragent_ip`: the peer, or what
+    /// mod_remoteip took from a trusted proxy's header).
+    pub fn client_address(&self) -> &'r str {
+        // SAFETY: as above.
+        unsafe { pool::text(self.rec().useragent_ip) }.unwrap_or("")
+    }
+
     pub fn handler(&self) -> Option<&'r str> {
         // SAFETY: as above.
         unsafe { pool::text(self.rec().handler) }

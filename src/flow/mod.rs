@@ -4,6 +4,7 @@ pub mod authenticate;
 pub mod cookies;
 pub mod credentials;
 pub mod login;
+pub mod login_budget;
 pub mod logout;
 pub mod query;
 

@@ -125,6 +125,10 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
             "MemSessionTimeout 200ms",
             f"MemSessionKeyPrefix {key_prefix}",
             f'MemSessionSecretFile "{p.secret_file}"',
+            # Every test logs in from 127.0.0.1: the guessing budgets (on by default) are off
+            # here and tested on servers of their own (test_login_budget.py).
+            "MemSessionLoginLimitUser Off",
+            "MemSessionLoginLimitAddress Off",
         ]
     return "\n".join(lines) + "\n"
 
