@@ -84,7 +84,7 @@ fn main() {
         .allowlist_function("ap_setup_client_block|ap_should_client_block|ap_get_client_block")
         .allowlist_var("REQUEST_CHUNKED_DECHUNK")
         .allowlist_var("OR_AUTHCFG|OR_FILEINFO")
-        .allowlist_function("apr_is_empty_table")
+        .allowlist_function("apr_is_empty_table|apr_password_validate")
         .allowlist_type("htaccess_result")
         .allowlist_type("authn_status")
         .allowlist_var("OK|DECLINED|DONE|M_GET|M_POST|M_PUT|M_DELETE|M_OPTIONS|M_PATCH")

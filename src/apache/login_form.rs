@@ -16,6 +16,7 @@ use super::minting;
 use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
+use crate::flow::login_timing::{self, DummyCost, Typical};
 use crate::flow::query;
 use crate::krb5::kdc_guard::{Admission, Asking, KdcGuard, SharedWaiters, UNREACHABLE_INTERVAL};
 use crate::krb5::login_name::{self, NameRefusal};
@@ -127,18 +128,29 @@ enum Verdict {
 
 /// Asks each provider in turn, moving on only when one does not know the user (as
 /// mod_auth_basic does): `None` when none knows the user. `Err` carries the status for a
-/// configuration or provider failure.
+/// configuration or provider failure. A user no provider knows costs a dummy bcrypt check of
+/// the cost known users' checks take here (see `flow::login_timing`), so the time of the 401
+/// does not say whether the account exists.
 fn check(
     request: &mut Request,
     providers: &[&str],
     user: &str,
     password: &str,
 ) -> Result<Option<bool>, c_int> {
+    static KNOWN: Typical = Typical::new();
+    static DUMMY: DummyCost = DummyCost::new();
     for provider in providers {
+        let started = Instant::now();
         match request.check_password(provider, user, password) {
-            PasswordCheck::Granted => return Ok(Some(true)),
+            PasswordCheck::Granted => {
+                KNOWN.observe(started.elapsed());
+                return Ok(Some(true));
+            }
             PasswordCheck::UnknownUser => continue,
-            PasswordCheck::Denied => return Ok(Some(false)),
+            PasswordCheck::Denied => {
+                KNOWN.observe(started.elapsed());
+                return Ok(Some(false));
+            }
             PasswordCheck::ProviderError => {
                 request.log(
                     Level::Error,
@@ -158,6 +170,13 @@ fn check(
                 );
                 return Err(status::INTERNAL_SERVER_ERROR);
             }
+        }
+    }
+    if !providers.is_empty() {
+        if let Some(cost) = DUMMY.current(KNOWN.get()) {
+            let started = Instant::now();
+            Request::verify_against(password, &login_timing::dummy_bcrypt(cost));
+            DUMMY.observe(cost, started.elapsed(), KNOWN.get());
         }
     }
     Ok(None)
@@ -186,14 +205,31 @@ fn kerberos(
             )));
         }
     };
+    // An unknown principal is refused in one KDC exchange, a known one after string-to-key
+    // and often a second exchange: the first is held back to the time the second typically
+    // takes in this process, so the time of the 401 does not say whether the account exists.
+    static KNOWN_REFUSED: Typical = Typical::new();
     let asking = leave_to_ask_kdc(request, realm, &principal)?;
+    let started = Instant::now();
     let result = krb5_password::obtain_tgt(&principal, password, realm, keytab);
+    let hold = match &result {
+        Err(Failure::Refused(_)) => {
+            KNOWN_REFUSED.observe(started.elapsed());
+            std::time::Duration::ZERO
+        }
+        Err(Failure::UnknownPrincipal) => {
+            login_timing::padding(started.elapsed(), KNOWN_REFUSED.get())
+        }
+        _ => std::time::Duration::ZERO,
+    };
     match &result {
         Err(Failure::Unreachable(_)) => asking.unreachable(Instant::now()),
         // Not the KDC's doing: no verdict on it.
         Err(Failure::Keytab(_) | Failure::Other(_)) => drop(asking),
         _ => asking.answered(),
     }
+    // Not counted as waiting on the KDC: the KDC has answered.
+    std::thread::sleep(hold);
     match result {
         Ok(tgt) => {
             let credentials = crate::flow::credentials::from_ccache_bytes(tgt.ccache);

@@ -466,6 +466,18 @@ impl<'r> Request<'r> {
         }
     }
 
+    /// Verifies `password` against `hash` as the `file` provider would (APR's
+    /// `apr_password_validate`: bcrypt, MD5, SHA1, crypt). The result is not needed: it is the
+    /// work that matters (the dummy check for unknown users).
+    pub fn verify_against(password: &str, hash: &str) -> bool {
+        let (Ok(password), Ok(hash)) = (CString::new(password), CString::new(hash)) else {
+            return false;
+        };
+        // SAFETY: two NUL-terminated strings that outlive the call; APR allocates nothing we
+        // keep.
+        unsafe { ap::apr_password_validate(password.as_ptr(), hash.as_ptr()) == 0 }
+    }
+
     /// Answers with a complete small body. The hook then returns OK: returning an error
     /// status after writing would make Apache append its own error page.
     pub fn respond(&mut self, status: c_int, content_type: &str, body: &str) -> c_int {

@@ -5,6 +5,7 @@ pub mod cookies;
 pub mod credentials;
 pub mod login;
 pub mod login_budget;
+pub mod login_timing;
 pub mod logout;
 pub mod query;
 
