@@ -165,3 +165,29 @@ def test_budgets_fail_closed_when_the_store_cannot_count(components, backend, bc
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_web_budget_triggers_before_the_kdcs_lockout(httpd, realm):
+    """A principal whose policy locks it after 4 failures (-maxfailure 4): guesses through the
+    form from several addresses reach the KDC 3 times (MemSessionLoginLimitUser 3), never 4,
+    so the account stays usable (kinit with the right password works) while the form says 429."""
+    tag = uuid.uuid4().hex[:6]
+    principal, password = f"dave-{tag}", "dave-right-pw"
+    realm.kadmin(f"addpol -maxfailure 4 -lockoutduration 1h lock4-{tag}")
+    out = realm.kadmin(f"addprinc +requires_preauth -pw {password} -policy lock4-{tag} {principal}")
+    assert "created" in out, out
+    kdc_log = realm.p.kdc_log
+    before = kdc_log.read_text(errors="replace").count(f"{principal}@")
+    path = "/krb/form-login-limited"
+    statuses = []
+    for n in range(12):
+        source = f"127.0.0.{2 + n}"
+        statuses.append(attempt(httpd, principal, f"wrong{n}", source=source, path=path).status)
+    assert statuses[:3] == [401] * 3 and set(statuses[3:]) == {429}, statuses
+    r = attempt(httpd, principal, password, source="127.0.0.99", path=path)
+    assert r.status == 429, r.describe()
+    asked = kdc_log.read_text(errors="replace").count(f"{principal}@") - before
+    # Each web attempt that reached the KDC is one AS exchange or two (pre-authentication): at
+    # most 6 lines for 3 attempts, none for the 10 refused ones.
+    assert 1 <= asked <= 6, f"{asked} KDC log lines for {principal}"
+    realm.kinit(principal, password=password)  # not locked in the KDC

@@ -331,6 +331,8 @@ def kerberos_locations(c: Components, p: Paths) -> str:
         loc("/krb/form-login-kdc-down", password_form(realm=kdc.DOWN_REALM)),
         loc("/krb/form-login-kdc-silent", password_form(realm=kdc.SILENT_REALM)),
         loc("/krb/form-login-no-keytab", password_form(keytab="no-such.keytab")),
+        # the guessing budget in front of a KDC lockout (test_login_budget.py)
+        loc("/krb/form-login-limited", password_form() + "    MemSessionLoginLimitUser 3\n"),
         loc("/krb/browser-app", "    AuthType MemSession\n    Require valid-user\n"
             "    MemSessionUnauthenticated auto\n    MemSessionLoginURL /krb/login\n"
             "    MemSessionDelegation On\n" + lend + off),
