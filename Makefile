@@ -157,6 +157,10 @@ install: $(MODULE) memsessionctl
 	install -m 0644 apache-conf/memsession-memcached.service $(DESTDIR)$(SYSTEMDUNITDIR)/
 	install -m 0644 apache-conf/memsession-tmpfiles.conf $(DESTDIR)$(TMPFILESDIR)/memsession.conf
 	install -m 0644 README.md docs/directives.md apache-conf/example-site.conf $(DESTDIR)$(DOCDIR)/
+	@# fail2ban's filter and jail, as examples: installing a jail would enable it
+	install -d $(DESTDIR)$(DOCDIR)/fail2ban/filter.d $(DESTDIR)$(DOCDIR)/fail2ban/jail.d
+	install -m 0644 apache-conf/fail2ban/filter.d/apache-memsession.conf $(DESTDIR)$(DOCDIR)/fail2ban/filter.d/
+	install -m 0644 apache-conf/fail2ban/jail.d/apache-memsession.conf $(DESTDIR)$(DOCDIR)/fail2ban/jail.d/
 	@# The server secret (MemSessionSecretFile in auth_memsession.conf), only on a real install
 	@# and only when none exists: replacing it would log every user out. Created 0600 from
 	@# the start (umask), never readable by others even briefly.

@@ -15,6 +15,8 @@ packages="$packages chromium firefox-esr"
 # debhelper's dpkg-dev; dh_apache2 with apache2-dev), build-essential, which dpkg-buildpackage
 # requires of every build, and lintian, which the package must pass.
 packages="$packages debhelper build-essential lintian"
+# The shipped fail2ban filter (apache-conf/fail2ban/) is tested with fail2ban-regex.
+packages="$packages fail2ban"
 # command that proves each package is there
 need() {
     case "$1" in
@@ -35,6 +37,7 @@ need() {
         debhelper) command -v dh >/dev/null && command -v dpkg-buildpackage >/dev/null ;;
         build-essential) dpkg-query -W -f '${Status}' build-essential 2>/dev/null | grep -q 'ok installed' ;;
         lintian) command -v lintian >/dev/null ;;
+        fail2ban) command -v fail2ban-regex >/dev/null ;;
     esac
 }
 

@@ -21,6 +21,7 @@
 #include "apr_strings.h"
 #include "apr_tables.h"
 #include "apr_shm.h"
+#include "apr_md5.h"
 #include "ap_mpm.h"
 
 /* ---- implemented in Rust ---------------------------------------------------------- */

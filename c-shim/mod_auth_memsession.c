@@ -103,6 +103,12 @@ static const command_rec memsession_directives[] = {
     ADMIN_ITERATE("MemSessionTrustedOrigin",
                 "origins (scheme://host[:port]) trusted for CSRF and return paths"),
     DIR_FLAG("MemSessionExtend", "whether a request here slides the inactivity window"),
+    ADMIN_TAKE1("MemSessionLoginLimitUser",
+              "failed password logins per user per window at memsession-login-form, or Off"),
+    ADMIN_TAKE1("MemSessionLoginLimitAddress",
+              "failed password logins per client address per window, or Off"),
+    ADMIN_TAKE1("MemSessionLoginLimitWindow",
+              "how long a failed password login counts against its budgets (e.g. 10m)"),
     {NULL}
 };
 

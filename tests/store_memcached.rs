@@ -14,6 +14,7 @@ use memsession::session_store::{NewSession, Policy, Rejection, SessionStore};
 use memsession::store::address::ServerAddress;
 use memsession::store::breaker::BreakerState;
 use memsession::store::client::{StoreClient, StoreError};
+use memsession::store::meta::CounterStep;
 
 const TIMEOUT: Duration = Duration::from_millis(200);
 /// How late a timed-out operation may return: scheduling noise on a loaded machine, but less
@@ -316,6 +317,40 @@ fn an_expiry_in_the_past_makes_the_item_unreadable() {
 /// A request reads a session, a logout deletes it, then the request writes back the slid
 /// inactivity window: the logout must stay done (before, the write-back was a `set` and the
 /// logged-out session lived again).
+#[test]
+fn counters_are_created_at_one_step_both_ways_and_keep_their_window() {
+    let server = Memcached::unix();
+    let client = server.client();
+    let up = CounterStep::Up { ttl: 600 };
+    assert_eq!(client.counter("c:a", CounterStep::Down).unwrap(), None);
+    let first = client.counter("c:a", up).unwrap().unwrap();
+    assert_eq!(first.value, 1);
+    assert!(matches!(first.ttl, Some(595..=600)), "{first:?}");
+    assert_eq!(client.counter("c:a", up).unwrap().unwrap().value, 2);
+    // A step up with another TTL leaves the window as created.
+    let third = client
+        .counter("c:a", CounterStep::Up { ttl: 5000 })
+        .unwrap()
+        .unwrap();
+    assert_eq!(third.value, 3);
+    assert!(matches!(third.ttl, Some(595..=600)), "{third:?}");
+    for expected in [2, 1, 0, 0] {
+        let down = client.counter("c:a", CounterStep::Down).unwrap().unwrap();
+        assert_eq!(down.value, expected, "memcached stops at 0");
+    }
+    // The counter ends with its window.
+    assert_eq!(
+        client
+            .counter("c:b", CounterStep::Up { ttl: 1 })
+            .unwrap()
+            .unwrap()
+            .value,
+        1
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(client.counter("c:b", CounterStep::Down).unwrap(), None);
+}
+
 #[test]
 fn a_write_back_after_a_logout_does_not_bring_the_session_back() {
     let server = Memcached::unix();

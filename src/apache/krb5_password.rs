@@ -23,7 +23,9 @@ pub struct Tgt {
 pub enum Failure {
     /// The KDC does not know the principal.
     UnknownPrincipal,
-    /// The KDC said no: wrong password, expired password, locked account.
+    /// The KDC said no to this account: wrong password, expired password, locked, expired or
+    /// disabled principal, a principal without usable keys. Every one of these answers the
+    /// same 401 as an unknown principal, or the answer would say "this account exists".
     Refused(String),
     /// The KDC's answer could not be proven with the keytab: a spoofed KDC, or a keytab whose
     /// key is older than the KDC's (kvno).
@@ -68,10 +70,27 @@ pub fn obtain_tgt(
     match code {
         0 => {}
         k5::KRB5KDC_ERR_C_PRINCIPAL_UNKNOWN => return Err(Failure::UnknownPrincipal),
+        // Bad credentials, and every answer the KDC gives only about an existing account
+        // (expired, not yet valid, locked, disabled by policy, without keys, asked for a
+        // timestamp the clock skew made it reject after the password proved right).
         k5::KRB5KDC_ERR_PREAUTH_FAILED
         | k5::KRB5KRB_AP_ERR_BAD_INTEGRITY
+        | k5::KRB5_PREAUTH_FAILED
         | k5::KRB5KDC_ERR_KEY_EXP
-        | k5::KRB5KDC_ERR_CLIENT_REVOKED => return Err(Failure::Refused(context.message(code))),
+        | k5::KRB5KDC_ERR_CLIENT_REVOKED
+        | k5::KRB5KDC_ERR_NAME_EXP
+        | k5::KRB5KDC_ERR_CLIENT_NOTYET
+        | k5::KRB5KDC_ERR_POLICY
+        | k5::KRB5KDC_ERR_NULL_KEY
+        | k5::KRB5KDC_ERR_ETYPE_NOSUPP
+        | k5::KRB5KDC_ERR_C_OLD_MAST_KVNO
+        | k5::KRB5KDC_ERR_WRONG_REALM
+        | k5::KRB5KRB_AP_ERR_SKEW => return Err(Failure::Refused(context.message(code))),
+        // Any other error a KDC sent back (the protocol's codes 0-127) said something about
+        // this request, possibly about the account: the uniform refusal too, never a 500.
+        code if (k5::KRB5KDC_ERR_NONE..k5::KRB5KDC_ERR_NONE + 128).contains(&code) => {
+            return Err(Failure::Refused(context.message(code)))
+        }
         k5::KRB5_KDC_UNREACH | k5::KRB5_REALM_UNKNOWN | k5::KRB5_REALM_CANT_RESOLVE => {
             return Err(Failure::Unreachable(context.message(code)))
         }

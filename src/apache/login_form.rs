@@ -11,10 +11,12 @@ use super::handlers::{finish_login, no_store};
 use super::hooks::{hints, same_site_or_trusted};
 use super::krb5_password::{self, Failure};
 use super::log::Level;
+use super::login_budget;
 use super::minting;
 use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
+use crate::flow::login_timing::{self, DummyCost, Typical};
 use crate::flow::query;
 use crate::krb5::kdc_guard::{Admission, Asking, KdcGuard, SharedWaiters, UNREACHABLE_INTERVAL};
 use crate::krb5::login_name::{self, NameRefusal};
@@ -71,56 +73,84 @@ pub fn handle(request: &mut Request) -> c_int {
             .and_then(|args| query::parameter(args, "return"))
     });
     no_store(request);
+    // Budgets first: a spent one is refused before any provider or KDC is asked, whatever
+    // the password.
+    let reservation = match login_budget::admit(request, config, &user) {
+        Ok(reservation) => reservation,
+        Err(answer) => return answer,
+    };
     let verdict = if user.is_empty() || password.is_empty() {
-        Ok(Verdict::Refused)
+        Ok(Verdict::Refused("empty user or password".to_string()))
     } else {
         match check(request, &config.password_providers(), &user, &password) {
             Ok(Some(true)) => Ok(Verdict::Granted(user.clone(), LoginCredentials::default())),
-            Ok(Some(false)) => Ok(Verdict::Refused),
+            Ok(Some(false)) => Ok(Verdict::Refused("wrong password".to_string())),
             Ok(None) => match config.kerberos_realm() {
                 Some(realm) => kerberos(request, realm, config.kerberos_keytab(), &user, &password),
-                None => Ok(Verdict::Refused),
+                None => Ok(Verdict::Refused("unknown user".to_string())),
             },
             Err(code) => Err(code),
         }
     };
     match verdict {
         Ok(Verdict::Granted(name, credentials)) => {
+            login_budget::give_back(request, reservation);
             request.set_user(&name, AUTH_TYPE);
             finish_login(request, &name, AUTH_TYPE, return_to, credentials)
         }
-        Ok(Verdict::Refused) => {
+        Ok(Verdict::Refused(why)) => {
+            if let Some(reservation) = reservation {
+                reservation.keep();
+            }
+            // One stable line per failure (the shipped fail2ban filter reads it); the answer
+            // is the same 401 whatever the reason.
             request.log(
-                Level::Info,
-                format_args!("login form: authentication failure for user {user:?}"),
+                Level::Warning,
+                format_args!("memsession-login-form: login failed for user {user:?}: {why}"),
             );
             super::shared_metrics::count(crate::metrics::Counter::LOGIN_FAILED);
             refuse(request)
         }
-        Err(code) => code,
+        Err(code) => {
+            // No verdict on the password (a KDC or provider failure): not a guess.
+            login_budget::give_back(request, reservation);
+            code
+        }
     }
 }
 
 enum Verdict {
     /// The user as the session names it, and the credentials the login obtained.
     Granted(String, LoginCredentials),
-    Refused,
+    /// Bad credentials or an unusable account, and why (for the log only).
+    Refused(String),
 }
 
 /// Asks each provider in turn, moving on only when one does not know the user (as
 /// mod_auth_basic does): `None` when none knows the user. `Err` carries the status for a
-/// configuration or provider failure.
+/// configuration or provider failure. A user no provider knows costs a dummy bcrypt check of
+/// the cost known users' checks take here (see `flow::login_timing`), so the time of the 401
+/// does not say whether the account exists.
 fn check(
     request: &mut Request,
     providers: &[&str],
     user: &str,
     password: &str,
 ) -> Result<Option<bool>, c_int> {
+    static KNOWN: Typical = Typical::new();
+    static DUMMY: DummyCost = DummyCost::new();
     for provider in providers {
+        let started = Instant::now();
         match request.check_password(provider, user, password) {
-            PasswordCheck::Granted => return Ok(Some(true)),
+            PasswordCheck::Granted => {
+                KNOWN.observe(started.elapsed());
+                return Ok(Some(true));
+            }
             PasswordCheck::UnknownUser => continue,
-            PasswordCheck::Denied => return Ok(Some(false)),
+            PasswordCheck::Denied => {
+                KNOWN.observe(started.elapsed());
+                return Ok(Some(false));
+            }
             PasswordCheck::ProviderError => {
                 request.log(
                     Level::Error,
@@ -140,6 +170,13 @@ fn check(
                 );
                 return Err(status::INTERNAL_SERVER_ERROR);
             }
+        }
+    }
+    if !providers.is_empty() {
+        if let Some(cost) = DUMMY.current(KNOWN.get()) {
+            let started = Instant::now();
+            Request::verify_against(password, &login_timing::dummy_bcrypt(cost));
+            DUMMY.observe(cost, started.elapsed(), KNOWN.get());
         }
     }
     Ok(None)
@@ -163,21 +200,36 @@ fn kerberos(
                 NameRefusal::OtherRealm => "not of realm MemSessionKerberosRealm names",
                 NameRefusal::Unsafe => "characters a principal name does not take",
             };
-            request.log(
-                Level::Info,
-                format_args!("login form: user {user:?} refused before asking the KDC: {why}"),
-            );
-            return Ok(Verdict::Refused);
+            return Ok(Verdict::Refused(format!(
+                "refused before asking the KDC: {why}"
+            )));
         }
     };
+    // An unknown principal is refused in one KDC exchange, a known one after string-to-key
+    // and often a second exchange: the first is held back to the time the second typically
+    // takes in this process, so the time of the 401 does not say whether the account exists.
+    static KNOWN_REFUSED: Typical = Typical::new();
     let asking = leave_to_ask_kdc(request, realm, &principal)?;
+    let started = Instant::now();
     let result = krb5_password::obtain_tgt(&principal, password, realm, keytab);
+    let hold = match &result {
+        Err(Failure::Refused(_)) => {
+            KNOWN_REFUSED.observe(started.elapsed());
+            std::time::Duration::ZERO
+        }
+        Err(Failure::UnknownPrincipal) => {
+            login_timing::padding(started.elapsed(), KNOWN_REFUSED.get())
+        }
+        _ => std::time::Duration::ZERO,
+    };
     match &result {
         Err(Failure::Unreachable(_)) => asking.unreachable(Instant::now()),
         // Not the KDC's doing: no verdict on it.
         Err(Failure::Keytab(_) | Failure::Other(_)) => drop(asking),
         _ => asking.answered(),
     }
+    // Not counted as waiting on the KDC: the KDC has answered.
+    std::thread::sleep(hold);
     match result {
         Ok(tgt) => {
             let credentials = crate::flow::credentials::from_ccache_bytes(tgt.ccache);
@@ -190,14 +242,12 @@ fn kerberos(
             }
             Ok(Verdict::Granted(tgt.principal, credentials))
         }
-        Err(Failure::UnknownPrincipal) => Ok(Verdict::Refused),
-        Err(Failure::Refused(why)) => {
-            request.log(
-                Level::Info,
-                format_args!("login form: the KDC refused {principal}: {why}"),
-            );
-            Ok(Verdict::Refused)
-        }
+        Err(Failure::UnknownPrincipal) => Ok(Verdict::Refused(format!(
+            "the KDC does not know {principal}"
+        ))),
+        Err(Failure::Refused(why)) => Ok(Verdict::Refused(format!(
+            "the KDC refused {principal}: {why}"
+        ))),
         Err(Failure::NotVerified(why)) => {
             request.log(
                 Level::Error,
@@ -206,7 +256,9 @@ fn kerberos(
                      (a spoofed KDC, or a keytab older than the KDC's key): {why}"
                 ),
             );
-            Ok(Verdict::Refused)
+            Ok(Verdict::Refused(format!(
+                "the TGT of {principal} could not be verified"
+            )))
         }
         Err(Failure::Keytab(why)) => {
             request.log(

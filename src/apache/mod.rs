@@ -13,6 +13,7 @@ mod hooks;
 mod krb5_password;
 mod lifecycle;
 mod log;
+mod login_budget;
 mod login_form;
 mod minting;
 mod mpm;

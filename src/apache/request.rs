@@ -121,6 +121,13 @@ impl<'r> Request<'r> {
         unsafe { pool::text(self.rec().args) }
     }
 
+    /// The client's address as httpd settled it (`r->useragent_ip`: the peer, or what
+    /// mod_remoteip took from a trusted proxy's header).
+    pub fn client_address(&self) -> &'r str {
+        // SAFETY: as above.
+        unsafe { pool::text(self.rec().useragent_ip) }.unwrap_or("")
+    }
+
     pub fn handler(&self) -> Option<&'r str> {
         // SAFETY: as above.
         unsafe { pool::text(self.rec().handler) }
@@ -463,6 +470,18 @@ impl<'r> Request<'r> {
             s if s == ap::authn_status_AUTH_GENERAL_ERROR as c_int => PasswordCheck::ProviderError,
             _ => PasswordCheck::Denied,
         }
+    }
+
+    /// Verifies `password` against `hash` as the `file` provider would (APR's
+    /// `apr_password_validate`: bcrypt, MD5, SHA1, crypt). The result is not needed: it is the
+    /// work that matters (the dummy check for unknown users).
+    pub fn verify_against(password: &str, hash: &str) -> bool {
+        let (Ok(password), Ok(hash)) = (CString::new(password), CString::new(hash)) else {
+            return false;
+        };
+        // SAFETY: two NUL-terminated strings that outlive the call; APR allocates nothing we
+        // keep.
+        unsafe { ap::apr_password_validate(password.as_ptr(), hash.as_ptr()) == 0 }
     }
 
     /// Answers with a complete small body. The hook then returns OK: returning an error

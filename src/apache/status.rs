@@ -16,3 +16,4 @@ pub const BAD_REQUEST: c_int = ap::HTTP_BAD_REQUEST as c_int;
 pub const REQUEST_ENTITY_TOO_LARGE: c_int = ap::HTTP_REQUEST_ENTITY_TOO_LARGE as c_int;
 pub const UNSUPPORTED_MEDIA_TYPE: c_int = ap::HTTP_UNSUPPORTED_MEDIA_TYPE as c_int;
 pub const HTTP_OK: c_int = ap::HTTP_OK as c_int;
+pub const TOO_MANY_REQUESTS: c_int = ap::HTTP_TOO_MANY_REQUESTS as c_int;

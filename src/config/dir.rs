@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::duration::parse_duration;
 use super::values::{self, Unauthenticated};
 use super::{directive_error, inherit};
+use crate::flow::login_budget::{self, Limits};
 use crate::web::cookie::SameSite;
 
 pub const DEFAULT_COOKIE_NAME: &str = "memsession";
@@ -49,6 +50,27 @@ pub struct DirConfig {
     pub csrf_check: Option<bool>,
     pub trusted_origins: Option<Vec<String>>,
     pub extend: Option<bool>,
+    /// `Some(None)`: an explicit `Off`.
+    pub login_limit_user: Option<Option<u32>>,
+    pub login_limit_address: Option<Option<u32>>,
+    pub login_limit_window: Option<Duration>,
+}
+
+/// The most failures a login budget may allow per window.
+const MAX_LOGIN_LIMIT: u32 = 100_000;
+
+/// `Off`, or a number of failed logins per window.
+fn parse_login_limit(directive: &str, arg: &str) -> Result<Option<u32>, String> {
+    if arg.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    match arg.parse::<u32>() {
+        Ok(n) if (1..=MAX_LOGIN_LIMIT).contains(&n) => Ok(Some(n)),
+        _ => Err(directive_error(
+            directive,
+            format!("'{arg}' is not Off or a number of failed logins from 1 to {MAX_LOGIN_LIMIT}"),
+        )),
+    }
 }
 
 fn parse_flag(directive: &str, arg: &str) -> Result<bool, String> {
@@ -128,6 +150,22 @@ impl DirConfig {
                     .push(origin);
             }
             "MemSessionExtend" => self.extend = Some(flag()?),
+            "MemSessionLoginLimitUser" => {
+                self.login_limit_user = Some(parse_login_limit(directive, arg)?)
+            }
+            "MemSessionLoginLimitAddress" => {
+                self.login_limit_address = Some(parse_login_limit(directive, arg)?)
+            }
+            "MemSessionLoginLimitWindow" => {
+                let window = duration()?;
+                if window < Duration::from_secs(1) || window > login_budget::MAX_WINDOW {
+                    return Err(named(format!(
+                        "'{arg}' is not a window from 1s to {}s",
+                        login_budget::MAX_WINDOW.as_secs()
+                    )));
+                }
+                self.login_limit_window = Some(window)
+            }
             _ => return Err(directive_error(directive, "is not a directory directive")),
         }
         Ok(())
@@ -167,6 +205,9 @@ impl DirConfig {
             csrf_check: inherit(&inner.csrf_check, &self.csrf_check),
             trusted_origins: inherit(&inner.trusted_origins, &self.trusted_origins),
             extend: inherit(&inner.extend, &self.extend),
+            login_limit_user: inherit(&inner.login_limit_user, &self.login_limit_user),
+            login_limit_address: inherit(&inner.login_limit_address, &self.login_limit_address),
+            login_limit_window: inherit(&inner.login_limit_window, &self.login_limit_window),
         }
     }
 
@@ -260,6 +301,20 @@ impl DirConfig {
     pub fn extend(&self) -> bool {
         self.extend.unwrap_or(true)
     }
+    /// The password-guessing budgets of `memsession-login-form` here.
+    pub fn login_limits(&self) -> Limits {
+        Limits {
+            per_user: self
+                .login_limit_user
+                .unwrap_or(Some(login_budget::DEFAULT_PER_USER)),
+            per_address: self
+                .login_limit_address
+                .unwrap_or(Some(login_budget::DEFAULT_PER_ADDRESS)),
+            window: self
+                .login_limit_window
+                .unwrap_or(login_budget::DEFAULT_WINDOW),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -319,6 +374,14 @@ mod tests {
         assert_eq!(config.kerberos_keytab(), None);
         assert!(config.trusted_origins().is_empty());
         assert!(config.extend());
+        assert_eq!(
+            config.login_limits(),
+            Limits {
+                per_user: Some(5),
+                per_address: Some(30),
+                window: Duration::from_secs(600)
+            }
+        );
     }
 
     #[test]
@@ -389,6 +452,15 @@ mod tests {
                 |c| c.trusted_origins().join(","),
             ),
             ("MemSessionExtend", "Off", "On", |c| c.extend().to_string()),
+            ("MemSessionLoginLimitUser", "3", "Off", |c| {
+                format!("{:?}", c.login_limits().per_user)
+            }),
+            ("MemSessionLoginLimitAddress", "Off", "100", |c| {
+                format!("{:?}", c.login_limits().per_address)
+            }),
+            ("MemSessionLoginLimitWindow", "1h", "30s", |c| {
+                format!("{:?}", c.login_limits().window)
+            }),
         ];
         for (directive, outer_value, inner_value, reading) in cases {
             let outer = with(&[(directive, outer_value)]);
@@ -463,6 +535,13 @@ mod tests {
             ("MemSessionKerberosRealm", "alice@EXAMPLE.TEST"),
             ("MemSessionKerberosKeytab", "relative.keytab"),
             ("MemSessionKerberosKeytab", "KEYRING:persistent"),
+            ("MemSessionLoginLimitUser", "0"),
+            ("MemSessionLoginLimitUser", "-5"),
+            ("MemSessionLoginLimitAddress", "lots"),
+            ("MemSessionLoginLimitAddress", "100001"),
+            ("MemSessionLoginLimitWindow", "0"),
+            ("MemSessionLoginLimitWindow", "2d"),
+            ("MemSessionLoginLimitWindow", "soon"),
         ] {
             let error = DirConfig::default().set(directive, arg).unwrap_err();
             assert!(error.starts_with(directive), "{error}");

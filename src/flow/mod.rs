@@ -4,6 +4,8 @@ pub mod authenticate;
 pub mod cookies;
 pub mod credentials;
 pub mod login;
+pub mod login_budget;
+pub mod login_timing;
 pub mod logout;
 pub mod query;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use crate::web::json::json_string;
 
 /// Changes whenever the layout does.
-pub const LAYOUT_MAGIC: u64 = 0x6d73_6d65_7472_0002;
+pub const LAYOUT_MAGIC: u64 = 0x6d73_6d65_7472_0003;
 
 /// Validation outcomes, named by the stable `reason()` texts of
 /// `flow::authenticate::Refusal` and `session_store::Rejection`, plus `ok`.
@@ -35,8 +35,9 @@ pub const VALIDATION_OUTCOMES: [&str; 12] = [
     "other",
 ];
 
-/// Results of `memsession-login` and `memsession-login-form`.
-pub const LOGIN_RESULTS: [&str; 3] = ["ok", "failed", "store-unavailable"];
+/// Results of `memsession-login` and `memsession-login-form`. `limited`: refused (429)
+/// because a budget of failed password logins was spent.
+pub const LOGIN_RESULTS: [&str; 4] = ["ok", "failed", "store-unavailable", "limited"];
 
 /// Upper bounds (seconds) of the store round-trip histogram buckets; +Inf is implied.
 pub const LATENCY_BUCKETS: [f64; 14] = [
@@ -94,6 +95,7 @@ impl Counter {
     pub const LOGIN_OK: Counter = Counter::Login(0);
     pub const LOGIN_FAILED: Counter = Counter::Login(1);
     pub const LOGIN_STORE_UNAVAILABLE: Counter = Counter::Login(2);
+    pub const LOGIN_LIMITED: Counter = Counter::Login(3);
 
     fn slot(self) -> usize {
         let index = match self {

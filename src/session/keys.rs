@@ -13,6 +13,11 @@
 //!   epoch lives at `prefix "g:" base64url(HMAC(epoch key, "global"))` and a user's at
 //!   `prefix "u:" base64url(HMAC(epoch key, "user\0" || user))`.
 //!
+//! A third, the login budget key `HMAC-SHA256(secret, "memsession v2 login budget key\0" ||
+//! prefix)`, names the counters of failed password logins: `prefix "b:"
+//! base64url(HMAC(budget key, message))`, the message saying whose budget (see
+//! `flow::login_budget`), so a key listing tells neither user names nor addresses.
+//!
 //! They are separate keys on purpose: an HMAC the store shows (an epoch key's name) must never
 //! be the HKDF extract of an id a client could choose.
 
@@ -27,6 +32,7 @@ use crate::config::secret_file::ServerSecret;
 
 const SESSION_SALT_DOMAIN: &[u8] = b"memsession v2 session salt\0";
 const EPOCH_KEY_DOMAIN: &[u8] = b"memsession v2 epoch key\0";
+const LOGIN_BUDGET_KEY_DOMAIN: &[u8] = b"memsession v2 login budget key\0";
 const STORE_KEY_INFO: &[u8] = b"store key";
 const RECORD_KEY_INFO: &[u8] = b"record key";
 
@@ -90,6 +96,7 @@ pub struct KeyDeriver {
     session_salt: hkdf::Salt,
     epoch_key: hmac::Key,
     global_epoch_key: Arc<str>,
+    login_budget_key: hmac::Key,
 }
 
 impl KeyDeriver {
@@ -98,11 +105,13 @@ impl KeyDeriver {
         let epoch_key = keyed(secret, EPOCH_KEY_DOMAIN, prefix);
         let epoch_key = hmac::Key::new(hmac::HMAC_SHA256, epoch_key.as_ref());
         let global = hmac::sign(&epoch_key, b"global");
+        let login_budget_key = keyed(secret, LOGIN_BUDGET_KEY_DOMAIN, prefix);
         KeyDeriver {
             prefix: prefix.to_string(),
             session_salt: hkdf::Salt::new(hkdf::HKDF_SHA256, session_salt.as_ref()),
             global_epoch_key: Arc::from(hashed_key(prefix, "g:", global.as_ref())),
             epoch_key,
+            login_budget_key: hmac::Key::new(hmac::HMAC_SHA256, login_budget_key.as_ref()),
         }
     }
 
@@ -127,6 +136,13 @@ impl KeyDeriver {
     pub fn global_epoch_key(&self) -> &str {
         &self.global_epoch_key
     }
+
+    /// The key of one login-failure counter; `message` says whose (built by
+    /// `flow::login_budget`, unambiguous). Keyed, like the epoch keys.
+    pub fn login_budget_key(&self, message: &[u8]) -> String {
+        let tag = hmac::sign(&self.login_budget_key, message);
+        hashed_key(&self.prefix, "b:", tag.as_ref())
+    }
 }
 
 /// A fixed secret for unit tests.
@@ -148,6 +164,28 @@ mod tests {
 
     fn id(b: u8) -> SessionId {
         SessionId::from_cookie_value(&base64url::encode(&[b; 32])).unwrap()
+    }
+
+    #[test]
+    fn login_budget_keys_are_keyed_and_documented() {
+        let secret = test_secret(0x5e);
+        let deriver = KeyDeriver::new(&secret, "memsession:");
+        let key = hmac(
+            secret.as_bytes(),
+            b"memsession v2 login budget key\0memsession:",
+        );
+        assert_eq!(
+            deriver.login_budget_key(b"user\0alice"),
+            format!(
+                "memsession:b:{}",
+                base64url::encode(&hmac(&key, b"user\0alice"))
+            )
+        );
+        let other = KeyDeriver::new(&test_secret(0x5f), "memsession:");
+        assert_ne!(
+            deriver.login_budget_key(b"user\0alice"),
+            other.login_budget_key(b"user\0alice")
+        );
     }
 
     #[test]

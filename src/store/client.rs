@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::address::ServerAddress;
 use super::breaker::{Breaker, BreakerState, Permit};
 use super::connection::{Connection, UnixConnect};
-use super::meta::{self, SetMode, Status, MAX_VALUE_LEN};
+use super::meta::{self, CounterStep, CounterValue, SetMode, Status, MAX_VALUE_LEN};
 use super::observer;
 use super::process;
 use super::routing::server_for_key;
@@ -295,6 +295,30 @@ impl StoreClient {
                 Status::Done => Ok(true),
                 Status::NotFound => Ok(false),
                 other => Err(unexpected("md", other)),
+            }
+        });
+        observer::finish(started, &result);
+        result
+    }
+
+    /// One step of a counter (`ma`): its value and remaining life after the step. `Ok(None)`
+    /// for a step down on a missing counter. A step up creates a missing counter holding 1,
+    /// living `ttl` seconds; no step changes the life of an existing one.
+    pub fn counter(
+        &self,
+        key: &str,
+        step: CounterStep,
+    ) -> Result<Option<CounterValue>, StoreError> {
+        meta::validate_key(key)?;
+        let started = observer::start();
+        let result = self.call(self.server_index(key), |conn, deadline| {
+            meta::encode_counter(conn.start(), key, step);
+            conn.send(deadline)?;
+            let reply = conn.read_reply(deadline)?;
+            match reply.status {
+                Status::Value => meta::parse_counter(reply.flags, reply.data).map(Some),
+                Status::NotFound => Ok(None),
+                other => Err(unexpected("ma", other)),
             }
         });
         observer::finish(started, &result);

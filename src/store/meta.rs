@@ -2,7 +2,8 @@
 //! that never panics and never trusts a length it has not bounded. No I/O here.
 //!
 //! Requests used: `mg <key> v O<n>` (get), `ms <key> <len> T<exptime> M<E|S>` (add/set),
-//! `md <key>` (delete), and the classic `version` and `stats`.
+//! `md <key>` (delete), `ma <key> N<ttl> J1 D1 M<I|D> v t` (counters), and the classic
+//! `version` and `stats`.
 use std::io::Write as _;
 use std::ops::Range;
 
@@ -81,6 +82,57 @@ pub fn encode_set(buf: &mut Vec<u8>, key: &str, value: &[u8], exptime_token: u64
     let _ = write!(buf, " {} T{exptime_token} M{mode}\r\n", value.len());
     buf.extend_from_slice(value);
     buf.extend_from_slice(b"\r\n");
+}
+
+/// The longest life a counter may be created with: memcached reads an `N` token up to 30 days
+/// as relative to now.
+pub const MAX_COUNTER_TTL: u64 = MAX_RELATIVE_EXPTIME;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CounterStep {
+    /// Add one; a missing counter is created holding 1, living `ttl` seconds from now.
+    Up { ttl: u64 },
+    /// Take one away (memcached stops at 0); a missing counter stays missing.
+    Down,
+}
+
+/// `ma <key> v t` plus `N<ttl> J1` (auto-create holding 1: memcached does not apply the delta
+/// to the item it creates) for a step up, `MD` for a step down. A step never changes the
+/// counter's remaining life: the window starts when the counter is created and ends with it.
+pub fn encode_counter(buf: &mut Vec<u8>, key: &str, step: CounterStep) {
+    buf.extend_from_slice(b"ma ");
+    buf.extend_from_slice(key.as_bytes());
+    match step {
+        CounterStep::Up { ttl } => {
+            let ttl = ttl.clamp(1, MAX_COUNTER_TTL);
+            let _ = write!(buf, " N{ttl} J1 v t\r\n");
+        }
+        CounterStep::Down => buf.extend_from_slice(b" MD v t\r\n"),
+    }
+}
+
+/// A counter as `ma ... v t` returns it: its value, and its remaining life in seconds (`None`
+/// for an item that never expires, `t-1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterValue {
+    pub value: u64,
+    pub ttl: Option<u64>,
+}
+
+/// Reads the value and the `t` flag of a `VA` reply to `ma`.
+pub fn parse_counter(flags: &[u8], data: &[u8]) -> Result<CounterValue, StoreError> {
+    let value = parse_decimal(data).ok_or_else(|| protocol("counter is not a number", data))?;
+    let ttl = match flags
+        .split(|&b| b == b' ')
+        .find_map(|token| token.strip_prefix(b"t"))
+    {
+        Some(b"-1") => None,
+        Some(token) => {
+            Some(parse_decimal(token).ok_or_else(|| protocol("bad counter ttl", flags))?)
+        }
+        None => return Err(protocol("counter reply without its ttl", flags)),
+    };
+    Ok(CounterValue { value, ttl })
 }
 
 pub fn encode_delete(buf: &mut Vec<u8>, key: &str) {
@@ -269,6 +321,53 @@ mod tests {
 
     fn is_protocol(r: Result<Option<Frame>, StoreError>) -> bool {
         matches!(r, Err(StoreError::Protocol(_)))
+    }
+
+    #[test]
+    fn encodes_counter_steps() {
+        let mut buf = Vec::new();
+        encode_counter(&mut buf, "p:b:abc", CounterStep::Up { ttl: 600 });
+        assert_eq!(buf, b"ma p:b:abc N600 J1 v t\r\n");
+        buf.clear();
+        encode_counter(&mut buf, "k", CounterStep::Down);
+        assert_eq!(buf, b"ma k MD v t\r\n");
+        // A TTL memcached would read as "never" (0) or as an absolute time is clamped.
+        buf.clear();
+        encode_counter(&mut buf, "k", CounterStep::Up { ttl: 0 });
+        assert_eq!(buf, b"ma k N1 J1 v t\r\n");
+        buf.clear();
+        encode_counter(&mut buf, "k", CounterStep::Up { ttl: u64::MAX });
+        assert_eq!(buf, b"ma k N2592000 J1 v t\r\n");
+    }
+
+    #[test]
+    fn parses_counter_replies() {
+        assert_eq!(
+            parse_counter(b"t593", b"4").unwrap(),
+            CounterValue {
+                value: 4,
+                ttl: Some(593)
+            }
+        );
+        assert_eq!(
+            parse_counter(b"O2 t-1", b"0").unwrap(),
+            CounterValue {
+                value: 0,
+                ttl: None
+            }
+        );
+        for (flags, data) in [
+            (&b"t5"[..], &b"x"[..]),
+            (b"t5", b""),
+            (b"t5", b"-1"),
+            (b"", b"3"),
+            (b"tx", b"3"),
+        ] {
+            assert!(
+                matches!(parse_counter(flags, data), Err(StoreError::Protocol(_))),
+                "{flags:?} {data:?}"
+            );
+        }
     }
 
     #[test]

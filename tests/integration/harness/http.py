@@ -112,10 +112,13 @@ class Client:
     """One new connection per request, `Connection: close`, nothing added behind our back
     except Host (unless given) and Content-Length for bodies."""
 
-    def __init__(self, host: str, port: int, timeout_s: float = REQUEST_TIMEOUT_S):
+    def __init__(self, host: str, port: int, timeout_s: float = REQUEST_TIMEOUT_S,
+                 source: str | None = None):
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
+        # Another loopback source address (127.0.0.2...): another client address for httpd.
+        self.source = source
 
     @property
     def origin(self) -> str:
@@ -136,7 +139,8 @@ class Client:
             body = body.encode()
         if body is not None and not any(k.lower() == "content-length" for k, _ in items):
             items.append(("Content-Length", str(len(body))))
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s,
+                                          source_address=(self.source, 0) if self.source else None)
         try:
             conn.putrequest(method, path, skip_host=True, skip_accept_encoding=True)
             for k, v in items:

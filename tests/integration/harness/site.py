@@ -125,6 +125,10 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
             "MemSessionTimeout 200ms",
             f"MemSessionKeyPrefix {key_prefix}",
             f'MemSessionSecretFile "{p.secret_file}"',
+            # Every test logs in from 127.0.0.1: the guessing budgets (on by default) are off
+            # here and tested on servers of their own (test_login_budget.py).
+            "MemSessionLoginLimitUser Off",
+            "MemSessionLoginLimitAddress Off",
         ]
     return "\n".join(lines) + "\n"
 
@@ -327,6 +331,8 @@ def kerberos_locations(c: Components, p: Paths) -> str:
         loc("/krb/form-login-kdc-down", password_form(realm=kdc.DOWN_REALM)),
         loc("/krb/form-login-kdc-silent", password_form(realm=kdc.SILENT_REALM)),
         loc("/krb/form-login-no-keytab", password_form(keytab="no-such.keytab")),
+        # the guessing budget in front of a KDC lockout (test_login_budget.py)
+        loc("/krb/form-login-limited", password_form() + "    MemSessionLoginLimitUser 3\n"),
         loc("/krb/browser-app", "    AuthType MemSession\n    Require valid-user\n"
             "    MemSessionUnauthenticated auto\n    MemSessionLoginURL /krb/login\n"
             "    MemSessionDelegation On\n" + lend + off),

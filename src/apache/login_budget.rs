@@ -1,0 +1,110 @@
+//! The guessing budgets of `memsession-login-form` (`MemSessionLoginLimit*`), applied to a
+//! request: the logic is `flow::login_budget`; this gathers the request's facts, answers a
+//! spent budget with 429 and logs each refusal in the one stable format the shipped fail2ban
+//! filter (`apache-conf/fail2ban/`) reads.
+use std::ffi::c_int;
+
+use super::hooks::hints;
+use super::log::Level;
+use super::request::{Headers, Request};
+use super::status;
+use crate::config::dir::DirConfig;
+use crate::flow::login_budget::{self, Reservation};
+use crate::metrics::Counter;
+use crate::web::navigation;
+
+/// Reserves this attempt in the budgets in force before any provider or KDC is asked.
+/// `Ok(None)`: no budget here. `Err`: the answer already given (429 for a spent budget, 503
+/// when the store cannot count: budgets fail closed, see the README).
+pub(super) fn admit(
+    request: &mut Request,
+    config: &DirConfig,
+    user: &str,
+) -> Result<Option<Reservation>, c_int> {
+    let limits = config.login_limits();
+    if limits.is_off() {
+        return Ok(None);
+    }
+    let Some(store) = request.session_store() else {
+        return Err(status::INTERNAL_SERVER_ERROR);
+    };
+    let Some(deriver) = store.derivers().next() else {
+        return Err(status::INTERNAL_SERVER_ERROR);
+    };
+    let name = login_budget::budget_user(user, config.kerberos_realm());
+    let bucket = login_budget::address_bucket(request.client_address());
+    let keys = login_budget::keys(|m| deriver.login_budget_key(m), &name, &bucket);
+    match login_budget::reserve(store.client(), &keys, &limits) {
+        Ok(Ok(reservation)) => Ok(Some(reservation)),
+        Ok(Err(refusal)) => {
+            request.log(
+                Level::Warning,
+                format_args!(
+                    "memsession-login-form: login refused for user {user:?}: too many failed \
+                     logins (budget={} limit={} window={}s), retry after {}s; no password was \
+                     checked",
+                    refusal.scope.as_str(),
+                    refusal.limit,
+                    limits.window.as_secs(),
+                    refusal.retry_after
+                ),
+            );
+            super::shared_metrics::count(Counter::LOGIN_LIMITED);
+            request.set_header(
+                Headers::ErrOut,
+                "Retry-After",
+                &refusal.retry_after.to_string(),
+            );
+            Err(too_many(request))
+        }
+        Err(error) => {
+            request.log(
+                Level::Error,
+                format_args!(
+                    "memsession-login-form: login refused for user {user:?}: the session store \
+                     cannot count failed logins ({error}); no password was checked"
+                ),
+            );
+            super::shared_metrics::count(Counter::LOGIN_STORE_UNAVAILABLE);
+            request.set_header(Headers::ErrOut, "Retry-After", "5");
+            Err(request.respond(
+                status::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                "The session store is unavailable; please try again in a moment.\n",
+            ))
+        }
+    }
+}
+
+/// The attempt did not count (right password, or no verdict on it: a KDC down, a provider
+/// error): its slots go back.
+pub(super) fn give_back(request: &Request, reservation: Option<Reservation>) {
+    let (Some(reservation), Some(store)) = (reservation, request.session_store()) else {
+        return;
+    };
+    if let Err(error) = reservation.give_back(store.client()) {
+        request.log(
+            Level::Warning,
+            format_args!(
+                "memsession-login-form: could not give back a login attempt's budget slots \
+                 ({error}); they count as failures until their window ends"
+            ),
+        );
+    }
+}
+
+fn too_many(request: &mut Request) -> c_int {
+    if navigation::wants_json(&hints(request)) {
+        request.respond(
+            status::TOO_MANY_REQUESTS,
+            "application/json",
+            "{\"error\":\"too many failed logins\"}\n",
+        )
+    } else {
+        request.respond(
+            status::TOO_MANY_REQUESTS,
+            "text/plain; charset=utf-8",
+            "Too many failed logins; try again later.\n",
+        )
+    }
+}
