@@ -16,7 +16,7 @@ use super::minting;
 use super::request::{BodyError, Headers, Method, PasswordCheck, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
-use crate::flow::login_timing::{self, DummyCost, Typical};
+use crate::flow::login_timing;
 use crate::flow::query;
 use crate::krb5::kdc_guard::{Admission, Asking, KdcGuard, SharedWaiters, UNREACHABLE_INTERVAL};
 use crate::krb5::login_name::{self, NameRefusal};
@@ -137,18 +137,18 @@ fn check(
     user: &str,
     password: &str,
 ) -> Result<Option<bool>, c_int> {
-    static KNOWN: Typical = Typical::new();
-    static DUMMY: DummyCost = DummyCost::new();
+    let timing = super::shared_metrics::login_timing();
+    let (known, dummy) = (timing.known_check(), timing.dummy());
     for provider in providers {
         let started = Instant::now();
         match request.check_password(provider, user, password) {
             PasswordCheck::Granted => {
-                KNOWN.observe(started.elapsed());
+                known.observe(started.elapsed());
                 return Ok(Some(true));
             }
             PasswordCheck::UnknownUser => continue,
             PasswordCheck::Denied => {
-                KNOWN.observe(started.elapsed());
+                known.observe(started.elapsed());
                 return Ok(Some(false));
             }
             PasswordCheck::ProviderError => {
@@ -173,10 +173,10 @@ fn check(
         }
     }
     if !providers.is_empty() {
-        if let Some(cost) = DUMMY.current(KNOWN.get()) {
+        if let Some(cost) = dummy.current(known.get()) {
             let started = Instant::now();
             Request::verify_against(password, &login_timing::dummy_bcrypt(cost));
-            DUMMY.observe(cost, started.elapsed(), KNOWN.get());
+            dummy.observe(cost, started.elapsed(), known.get());
         }
     }
     Ok(None)
@@ -207,18 +207,18 @@ fn kerberos(
     };
     // An unknown principal is refused in one KDC exchange, a known one after string-to-key
     // and often a second exchange: the first is held back to the time the second typically
-    // takes in this process, so the time of the 401 does not say whether the account exists.
-    static KNOWN_REFUSED: Typical = Typical::new();
+    // takes on this server, so the time of the 401 does not say whether the account exists.
+    let known_refused = super::shared_metrics::login_timing().known_kdc_refusal();
     let asking = leave_to_ask_kdc(request, realm, &principal)?;
     let started = Instant::now();
     let result = krb5_password::obtain_tgt(&principal, password, realm, keytab);
     let hold = match &result {
         Err(Failure::Refused(_)) => {
-            KNOWN_REFUSED.observe(started.elapsed());
+            known_refused.observe(started.elapsed());
             std::time::Duration::ZERO
         }
         Err(Failure::UnknownPrincipal) => {
-            login_timing::padding(started.elapsed(), KNOWN_REFUSED.get())
+            login_timing::padding(started.elapsed(), known_refused.get())
         }
         _ => std::time::Duration::ZERO,
     };

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use super::bindings as ap;
 use super::log::{self, Level};
+use crate::flow::login_timing::TimingSlots;
 use crate::metrics::{self, Counter, Metrics};
 use crate::store::observer::{self, RoundTrip, StoreObserver};
 
@@ -32,8 +33,11 @@ static BASE: AtomicPtr<AtomicU64> = AtomicPtr::new(ptr::null_mut());
 /// bound can be (a quarter of MaxRequestWorkers, capped here).
 pub const KDC_WAITER_SLOTS: usize = 1024;
 
+/// u64s of what the login form learnt about password checks, after the KDC waiter slots.
+const TIMING_SLOTS: usize = size_of::<TimingSlots>() / size_of::<AtomicU64>();
+
 /// u64s in the mapping.
-const MAPPING_SLOTS: usize = metrics::SLOTS + KDC_WAITER_SLOTS;
+const MAPPING_SLOTS: usize = metrics::SLOTS + KDC_WAITER_SLOTS + TIMING_SLOTS;
 
 /// The counters, when the shared mapping exists (never in the start-up dry run, nor in
 /// tools linking this crate).
@@ -60,6 +64,25 @@ pub fn kdc_waiter_slots(limit: usize) -> Option<&'static [AtomicU64]> {
     // process that maps it.
     let all = unsafe { std::slice::from_raw_parts(base, MAPPING_SLOTS) };
     Some(&all[metrics::SLOTS..metrics::SLOTS + limit.clamp(1, KDC_WAITER_SLOTS)])
+}
+
+/// What every process of the server learnt about how long password checks take (the login
+/// form's timing equalisation); a process-local copy when there is no mapping (tools, the
+/// start-up dry run), which no request reaches.
+pub fn login_timing() -> &'static TimingSlots {
+    static LOCAL: TimingSlots = TimingSlots::new();
+    let base = BASE.load(Ordering::Acquire);
+    if base.is_null() {
+        return &LOCAL;
+    }
+    // SAFETY: the mapping holds MAPPING_SLOTS u64s, page-aligned, and outlives every process
+    // that maps it; TimingSlots is TIMING_SLOTS AtomicU64s (repr of plain atomics, no
+    // padding), laid after the KDC waiter slots, and zero is its initial state.
+    unsafe {
+        &*base
+            .add(metrics::SLOTS + KDC_WAITER_SLOTS)
+            .cast::<TimingSlots>()
+    }
 }
 
 /// Whether process `pid` still exists (`kill(pid, 0)`: only "no such process" says no; a

@@ -11,7 +11,7 @@
 //!   string-to-key and often a second (pre-authentication) exchange. The refusal of an unknown
 //!   principal is held back until it has taken as long as this process's recent refusals of
 //!   known ones ([`padding`]).
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Durations above this are not a password check's typical cost (a stalled server); they are
@@ -27,18 +27,18 @@ pub const MAX_BCRYPT_COST: u32 = 14;
 /// htpasswd -B's default.
 pub const DEFAULT_BCRYPT_COST: u32 = 5;
 
-/// A moving average (weight 1/8) of how long something took, shared by a process's threads.
-/// Updates may race and lose one another; an average does not mind.
-#[derive(Debug, Default)]
-pub struct Typical {
-    micros: AtomicU64,
+/// A moving average (weight 1/8) of how long something took, in a slot every process of the
+/// server shares (Apache's shared memory): a process that has never checked a known user
+/// must still time an unknown one like one, or spreading requests over processes would tell
+/// them apart. Updates may race and lose one another; an average does not mind.
+#[derive(Clone, Copy, Debug)]
+pub struct Typical<'a> {
+    micros: &'a AtomicU64,
 }
 
-impl Typical {
-    pub const fn new() -> Typical {
-        Typical {
-            micros: AtomicU64::new(0),
-        }
+impl<'a> Typical<'a> {
+    pub const fn new(micros: &'a AtomicU64) -> Typical<'a> {
+        Typical { micros }
     }
 
     pub fn observe(&self, took: Duration) {
@@ -67,22 +67,28 @@ pub fn padding(elapsed: Duration, typical: Option<Duration>) -> Duration {
         .min(MAX_PADDING)
 }
 
-/// The bcrypt cost of the dummy check for unknown users.
-#[derive(Debug)]
-pub struct DummyCost {
-    cost: AtomicU32,
+/// The bcrypt cost of the dummy check for unknown users, in two shared slots (as
+/// [`Typical`]): the cost (0: not learnt yet, the default) and the run of votes.
+#[derive(Clone, Copy, Debug)]
+pub struct DummyCost<'a> {
+    cost: &'a AtomicU64,
+    /// Consecutive verdicts in one direction (+ up, - down, as i64 bits): a step needs
+    /// [`VOTES_TO_STEP`] of them, so one check slowed by a busy machine moves nothing.
+    votes: &'a AtomicU64,
 }
 
-impl Default for DummyCost {
-    fn default() -> Self {
-        DummyCost::new()
+/// How many consecutive same-direction verdicts move the dummy cost one step.
+const VOTES_TO_STEP: i64 = 3;
+
+impl<'a> DummyCost<'a> {
+    pub const fn new(cost: &'a AtomicU64, votes: &'a AtomicU64) -> DummyCost<'a> {
+        DummyCost { cost, votes }
     }
-}
 
-impl DummyCost {
-    pub const fn new() -> DummyCost {
-        DummyCost {
-            cost: AtomicU32::new(DEFAULT_BCRYPT_COST),
+    fn cost(&self) -> u32 {
+        match self.cost.load(Ordering::Relaxed) {
+            0 => DEFAULT_BCRYPT_COST,
+            cost => (cost as u32).clamp(MIN_BCRYPT_COST, MAX_BCRYPT_COST),
         }
     }
 
@@ -90,27 +96,77 @@ impl DummyCost {
     pub fn current(&self, typical_known: Option<Duration>) -> Option<u32> {
         match typical_known {
             Some(typical) if typical < CHEAP_CHECK => None,
-            _ => Some(self.cost.load(Ordering::Relaxed)),
+            _ => Some(self.cost()),
         }
     }
 
-    /// A dummy check of `cost` took `took`: one step toward the cost that takes as long as
-    /// known users' checks (each step doubles or halves bcrypt's work, so a step is taken only
-    /// when it brings the two closer).
+    /// A dummy check of `cost` took `took`: a vote for one step toward the cost that takes as
+    /// long as known users' checks (each step doubles or halves bcrypt's work, so a vote is
+    /// cast only when a step brings the two closer).
     pub fn observe(&self, cost: u32, took: Duration, typical_known: Option<Duration>) {
         let Some(typical) = typical_known else { return };
         let (took, typical) = (took.as_secs_f64(), typical.as_secs_f64());
-        let next = if took * std::f64::consts::SQRT_2 < typical {
-            cost + 1
+        let vote: i64 = if took * std::f64::consts::SQRT_2 < typical {
+            1
         } else if took > typical * std::f64::consts::SQRT_2 {
-            cost.saturating_sub(1)
+            -1
         } else {
-            cost
+            0
+        };
+        let before = self.votes.load(Ordering::Relaxed) as i64;
+        let votes = if vote == 0 || before.signum() == -vote {
+            vote
+        } else {
+            before + vote
+        };
+        if votes.abs() < VOTES_TO_STEP {
+            self.votes.store(votes as u64, Ordering::Relaxed);
+            return;
+        }
+        self.votes.store(0, Ordering::Relaxed);
+        let next = if votes > 0 {
+            cost + 1
+        } else {
+            cost.saturating_sub(1)
         };
         self.cost.store(
-            next.clamp(MIN_BCRYPT_COST, MAX_BCRYPT_COST),
+            u64::from(next.clamp(MIN_BCRYPT_COST, MAX_BCRYPT_COST)),
             Ordering::Relaxed,
         );
+    }
+}
+
+/// Where a server keeps what its processes learnt about password checks (Apache's shared
+/// memory; see `apache::shared_metrics`).
+#[derive(Debug, Default)]
+#[repr(C)]
+pub struct TimingSlots {
+    pub known_check: AtomicU64,
+    pub dummy_cost: AtomicU64,
+    pub dummy_votes: AtomicU64,
+    pub known_kdc_refusal: AtomicU64,
+}
+
+impl TimingSlots {
+    pub const fn new() -> TimingSlots {
+        TimingSlots {
+            known_check: AtomicU64::new(0),
+            dummy_cost: AtomicU64::new(0),
+            dummy_votes: AtomicU64::new(0),
+            known_kdc_refusal: AtomicU64::new(0),
+        }
+    }
+
+    pub fn known_check(&self) -> Typical<'_> {
+        Typical::new(&self.known_check)
+    }
+
+    pub fn dummy(&self) -> DummyCost<'_> {
+        DummyCost::new(&self.dummy_cost, &self.dummy_votes)
+    }
+
+    pub fn known_kdc_refusal(&self) -> Typical<'_> {
+        Typical::new(&self.known_kdc_refusal)
     }
 }
 
@@ -130,7 +186,8 @@ mod tests {
 
     #[test]
     fn the_average_follows_and_ignores_stalls() {
-        let typical = Typical::new();
+        let slot = AtomicU64::new(0);
+        let typical = Typical::new(&slot);
         assert_eq!(typical.get(), None);
         typical.observe(8 * MS);
         assert_eq!(typical.get(), Some(8 * MS));
@@ -160,22 +217,33 @@ mod tests {
     #[test]
     fn the_dummy_cost_converges_on_the_files_cost_and_stays() {
         for file_cost in [4, 5, 8, 10, 12] {
-            let dummy = DummyCost::new();
+            let slots = TimingSlots::new();
+            let dummy = slots.dummy();
             let typical = Some(bcrypt_time(file_cost));
-            for _ in 0..20 {
+            for _ in 0..60 {
                 let cost = dummy.current(typical).unwrap();
                 dummy.observe(cost, bcrypt_time(cost), typical);
             }
             assert_eq!(dummy.current(typical), Some(file_cost));
         }
+        // one slow known check among fast ones moves nothing
+        let slots = TimingSlots::new();
+        let dummy = slots.dummy();
+        let typical = Some(bcrypt_time(5));
+        dummy.observe(5, bcrypt_time(5), Some(bcrypt_time(9)));
+        dummy.observe(5, bcrypt_time(5), typical);
+        dummy.observe(5, bcrypt_time(5), Some(bcrypt_time(9)));
+        assert_eq!(dummy.current(typical), Some(5));
         // cheap hashes need none; nothing learnt yet: htpasswd -B's default
-        let dummy = DummyCost::new();
+        let slots = TimingSlots::new();
+        let dummy = slots.dummy();
         assert_eq!(dummy.current(Some(Duration::from_micros(20))), None);
         assert_eq!(dummy.current(None), Some(5));
         dummy.observe(5, 2 * MS, None);
         assert_eq!(dummy.current(None), Some(5));
         // bounded both ways
-        let dummy = DummyCost::new();
+        let slots = TimingSlots::new();
+        let dummy = slots.dummy();
         for _ in 0..40 {
             dummy.observe(
                 dummy.current(None).unwrap(),
@@ -201,5 +269,24 @@ mod tests {
         assert!(dummy_bcrypt(12).starts_with("$2y$12$"));
         assert!(dummy_bcrypt(99).starts_with("$2y$14$"));
         assert_eq!(dummy_bcrypt(4).len(), 60);
+    }
+}
+
+#[cfg(test)]
+mod shared_tests {
+    use super::*;
+
+    #[test]
+    fn processes_sharing_the_slots_share_what_they_learnt() {
+        // two processes' views of one shared mapping: what one learnt, the other uses
+        let slots = TimingSlots::new();
+        let (one, other) = (slots.known_check(), slots.known_check());
+        one.observe(Duration::from_millis(18));
+        assert_eq!(other.get(), Some(Duration::from_millis(18)));
+        let (a, b) = (slots.dummy(), slots.dummy());
+        for _ in 0..3 {
+            a.observe(5, Duration::from_millis(1), Some(Duration::from_millis(18)));
+        }
+        assert_eq!(b.current(Some(Duration::from_millis(18))), Some(6));
     }
 }

@@ -49,6 +49,9 @@ def test_make_install_lays_out_a_debian_package():
             "/usr/share/doc/mod-auth-memsession/directives.md": 0o644,
             "/usr/share/doc/mod-auth-memsession/README.md": 0o644,
             "/usr/share/doc/mod-auth-memsession/example-site.conf": 0o644,
+            # fail2ban's filter and jail, as examples only: nothing is enabled
+            "/usr/share/doc/mod-auth-memsession/fail2ban/filter.d/apache-memsession.conf": 0o644,
+            "/usr/share/doc/mod-auth-memsession/fail2ban/jail.d/apache-memsession.conf": 0o644,
         }
         for path, mode in expected.items():
             f = destdir / path.lstrip("/")
