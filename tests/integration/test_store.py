@@ -22,15 +22,16 @@ def test_store_reveals_neither_the_cookie_nor_the_user(login, store):
             assert value is None or needle not in value, f"value of {key!r} contains {needle!r}"
 
 
-# The prefixes the run's servers and memsessionctl tests configure on this memcached.
-RUN_PREFIXES = re.compile(rb"^(memsession|other|ctl-[a-z]+):[sgub]:")
+# What every key in the store is: a deployment's prefix (the run's servers and tools use
+# several on this memcached), a kind, and a 256-bit hash in base64url.
+KEY_SHAPE = re.compile(rb"^[A-Za-z0-9._-]+:[sgub]:[A-Za-z0-9_-]{43}$")
 
 
 def test_every_key_carries_the_prefix(login, store):
     login("alice")
     keys = store.keys()
     assert any(k.startswith(b"memsession:") for k in keys)
-    assert [k for k in keys if not RUN_PREFIXES.match(k)] == []
+    assert [k for k in keys if not KEY_SHAPE.match(k)] == []
 
 
 def test_session_record_expires_in_memcached(login_with_record, store):
