@@ -623,7 +623,7 @@ fn many_threads_share_one_client() {
                     // Pipelined with whichever other threads ask at the same moment, each
                     // still gets exactly its own values, in its own order.
                     let shared = client
-                        .get_multi_shared(&["memsession:test:none", &key])
+                        .get_multi_shared_on(0, &["memsession:test:none", &key])
                         .unwrap();
                     assert_eq!(shared, vec![None, Some(value)]);
                 }

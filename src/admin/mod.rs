@@ -29,7 +29,7 @@ use crate::metrics::{json_string, server_json, ServerReport};
 use crate::session::id::SessionId;
 use crate::session::lifetime;
 use crate::session::record;
-use crate::session_store::{Policy, SessionStore};
+use crate::session_store::{GlobalCopy, Policy, SessionStore, BEHIND_GRACE};
 use crate::store::address::ServerAddress;
 use crate::store::breaker::BreakerState;
 use crate::store::client::{StoreClient, StoreError};
@@ -671,6 +671,27 @@ fn check(store: &SessionStore, target: &Target, json: bool) -> Outcome {
             }
         }
     }
+    let revocations = revocation_standing(store);
+    let mut revocations_json = Vec::new();
+    for copy in &revocations {
+        if copy.behind {
+            errors += 1;
+            out.stderr.push_str(&format!(
+                "memsessionctl: {}: BEHIND: revocation generation {} < {}: this server missed a \
+                 revocation; re-run the revocation (revoke-user/revoke-all), or the module \
+                 resets this server (every session stored on it ends) {}s after a node has \
+                 seen the newer generation\n",
+                copy.address,
+                copy.generation.unwrap_or(0),
+                copy.highest,
+                BEHIND_GRACE.as_secs()
+            ));
+        }
+        if let Some(line) = copy.line() {
+            out.stdout.push_str(&line);
+        }
+        revocations_json.push(copy.json());
+    }
     out.code = if errors > 0 {
         EXIT_STORE
     } else if warnings > 0 {
@@ -686,16 +707,89 @@ fn check(store: &SessionStore, target: &Target, json: bool) -> Outcome {
         };
         out.stdout = format!(
             "{{\"command\":\"check\",\"ok\":{},\"exit\":{},\"status\":\"{status}\",\
-             \"prefix\":{},\"timeout_ms\":{},\"servers\":[{}]}}\n",
+             \"prefix\":{},\"timeout_ms\":{},\"servers\":[{}],\"revocations\":[{}]}}\n",
             out.code == EXIT_OK,
             out.code,
             json_string(&target.prefix),
             target.timeout.as_millis(),
-            servers_json.join(",")
+            servers_json.join(","),
+            revocations_json.join(",")
         );
         out.stderr.clear();
     }
     out
+}
+
+/// One server's copy of the global epoch, as `check` reports it.
+struct CopyStanding {
+    address: String,
+    /// `None`: the server did not answer (already reported).
+    read: Option<Option<u64>>,
+    generation: Option<u64>,
+    highest: u64,
+    behind: bool,
+}
+
+impl CopyStanding {
+    fn line(&self) -> Option<String> {
+        let what = match self.read? {
+            None => "no global epoch copy (no session stored there is valid; the next login \
+                     there creates it)"
+                .to_string(),
+            Some(generation) => format!(
+                "revocation generation {generation}{}",
+                if self.behind { " (BEHIND)" } else { "" }
+            ),
+        };
+        Some(format!("{}: {what}\n", self.address))
+    }
+
+    fn json(&self) -> String {
+        format!(
+            "{{\"server\":{},\"answered\":{},\"global_epoch\":{},\"generation\":{},\
+             \"behind\":{}}}",
+            json_string(&self.address),
+            self.read.is_some(),
+            matches!(self.read, Some(Some(_))),
+            self.generation
+                .map_or("null".to_string(), |g| g.to_string()),
+            self.behind
+        )
+    }
+}
+
+/// Each server's revocation generation (on its copy of the global epoch, current secret): a
+/// server below the highest missed a revocation.
+fn revocation_standing(store: &SessionStore) -> Vec<CopyStanding> {
+    let client = store.client();
+    let key = store.global_epoch_key();
+    let mut copies: Vec<CopyStanding> = client
+        .servers()
+        .iter()
+        .enumerate()
+        .map(|(server, address)| {
+            let read = client.get_on(server, key).ok().map(|value| {
+                value.map(|v| GlobalCopy::parse(Some(&v)).map_or(0, |c| c.generation))
+            });
+            CopyStanding {
+                address: address.to_string(),
+                read,
+                generation: read.flatten(),
+                highest: 0,
+                behind: false,
+            }
+        })
+        .collect();
+    let highest = copies
+        .iter()
+        .filter_map(|c| c.generation)
+        .max()
+        .unwrap_or(0);
+    for copy in &mut copies {
+        copy.highest = highest;
+        copy.behind = copy.generation.is_some_and(|g| g < highest);
+    }
+    copies
 }
 
 const STATS_NOTE: &str = "memcached cannot count keys by prefix without walking every item, so \
@@ -764,15 +858,26 @@ fn stats(store: &SessionStore, target: &Target, json: bool) -> Outcome {
             }
         }
     }
-    // The session layer: whether the deployment-wide revocation epoch exists (no session
-    // validates without it; the next login creates it).
-    let epoch = client.get(store.global_epoch_key());
-    let epoch_text = match &epoch {
-        Ok(Some(_)) => "present".to_string(),
-        Ok(None) => "absent".to_string(),
-        Err(error) => {
-            errors += 1;
-            format!("unknown ({error})")
+    // The session layer: on how many servers the deployment-wide revocation epoch has its
+    // copy (no session stored on a server validates without it; the next login there
+    // creates it).
+    let copies = revocation_standing(store);
+    let answered = copies.iter().filter(|c| c.read.is_some()).count();
+    let present = copies
+        .iter()
+        .filter(|c| matches!(c.read, Some(Some(_))))
+        .count();
+    let epoch_text = match (present, answered, copies.len()) {
+        (p, a, n) if p == n && a == n => "present".to_string(),
+        (0, a, n) if a == n => "absent".to_string(),
+        (p, a, n) => {
+            if a < n {
+                errors += 1;
+            }
+            match n - a {
+                0 => format!("present on {p} of {n} servers"),
+                silent => format!("present on {p} of {n} servers ({silent} did not answer)"),
+            }
         }
     };
     out.stdout.push_str(&format!(
@@ -797,35 +902,83 @@ fn stats(store: &SessionStore, target: &Target, json: bool) -> Outcome {
 }
 
 fn revoke(store: &SessionStore, target: &Target, json: bool, user: Option<&str>) -> Outcome {
-    let (command, result) = match user {
+    let (command, revocation) = match user {
         Some(user) => ("revoke-user", store.revoke_user(user)),
         None => ("revoke-all", store.revoke_all()),
     };
-    if let Err(error) = result {
-        return failure(
-            json,
-            command,
-            EXIT_STORE,
-            &format!(
-                "{command} failed, nothing was revoked in this store (prefix {}): {error}",
-                target.prefix
-            ),
-        );
-    }
     let what = match user {
         Some(user) => format!("every session of user {user}"),
         None => "every session".to_string(),
     };
+    let servers = &target.servers;
+    let missed: Vec<(String, String)> = revocation
+        .missed
+        .iter()
+        .map(|(server, error)| {
+            let address = &servers[*server];
+            (address.to_string(), one_line(&server_error(address, error)))
+        })
+        .collect();
+    let reached = servers.len() - missed.len();
+    let user_json = user.map_or(String::new(), |u| format!(",\"user\":{}", json_string(u)));
+    if !missed.is_empty() {
+        let names: Vec<&str> = missed.iter().map(|(name, _)| name.as_str()).collect();
+        let message = format!(
+            "{command} NOT complete (prefix {}): {} of {} servers did not take it: {}. The \
+             {reached} others did: sessions stored there end at their next request. Sessions \
+             stored on {} are served by a node that has not yet seen the revocation on another \
+             server, until that server answers and is reset (its sessions all end {}s after a \
+             node saw the revocation) or this command is re-run: re-run it until it succeeds",
+            target.prefix,
+            missed.len(),
+            servers.len(),
+            missed
+                .iter()
+                .map(|(_, error)| error.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+            names.join(", "),
+            crate::session_store::BEHIND_GRACE.as_secs(),
+        );
+        if json {
+            let missed_json: Vec<String> = missed
+                .iter()
+                .map(|(name, error)| {
+                    format!(
+                        "{{\"server\":{},\"error\":{}}}",
+                        json_string(name),
+                        json_string(error)
+                    )
+                })
+                .collect();
+            return Outcome {
+                code: EXIT_STORE,
+                stdout: format!(
+                    "{{\"command\":{},\"ok\":false,\"exit\":{EXIT_STORE},\"prefix\":{}{user_json},\
+                     \"generation\":{},\"reached\":{reached},\"missed\":[{}],\"error\":{}}}\n",
+                    json_string(command),
+                    json_string(&target.prefix),
+                    revocation.generation,
+                    missed_json.join(","),
+                    json_string(&message),
+                ),
+                stderr: String::new(),
+            };
+        }
+        return failure(false, command, EXIT_STORE, &message);
+    }
     let stdout = if json {
         format!(
-            "{{\"command\":{},\"ok\":true,\"exit\":0,\"prefix\":{}{}}}\n",
+            "{{\"command\":{},\"ok\":true,\"exit\":0,\"prefix\":{}{user_json},\
+             \"generation\":{},\"reached\":{reached},\"missed\":[]}}\n",
             json_string(command),
             json_string(&target.prefix),
-            user.map_or(String::new(), |u| format!(",\"user\":{}", json_string(u)))
+            revocation.generation,
         )
     } else {
         format!(
-            "revoked {what} (prefix {}): they fail at their next request on every node\n",
+            "revoked {what} (prefix {}) on all {reached} servers: they fail at their next \
+             request on every node\n",
             target.prefix
         )
     };

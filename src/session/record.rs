@@ -30,7 +30,7 @@ pub const MAX_CCACHE_LEN: usize = 64 * 1024;
 
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + NONCE_LEN;
-const EPOCH_LEN: usize = 16;
+pub const EPOCH_LEN: usize = 16;
 const FIXED_PLAINTEXT_LEN: usize = 4 + 4 + 5 * 8 + 1 + 2 * EPOCH_LEN;
 
 /// The largest sealed record [`seal`] can produce. [`open`] refuses anything longer before

@@ -1,7 +1,9 @@
 //! The session model over memcached: create, validate, delete and revoke sessions.
 //!
-//! Steady state is one store round trip per request: a multi-get of the record, the global
-//! epoch and the user's epoch (pipelined with other threads' at the same moment). The user's
+//! Steady state is one store round trip to one server per request: a multi-get of the
+//! record, the global epoch and the user's epoch, all on the server the record's key hashes
+//! to (every server holds its own copies of the epochs, see [`epochs`]), pipelined with other
+//! threads' asking that server at the same moment. The user's
 //! epoch key depends on the user, which is only known once the record is opened, so each
 //! process remembers (bounded) which epoch key belongs to which record key: that mapping
 //! never changes for a session's life. The first request a
@@ -21,8 +23,16 @@ use crate::session::keys::{KeyDeriver, SessionKeys};
 use crate::session::lifetime::{self, Expiry};
 use crate::session::record::{self, Epoch, SessionRecord};
 use crate::store::client::{StoreClient, StoreError};
-use epochs::EpochKind;
+use epochs::{EpochKind, Generations, Standing};
+pub use epochs::{GlobalCopy, BEHIND_GRACE};
 use known_sessions::KnownSessions;
+
+/// Fresh ids a login tries before giving up: an id whose server is down or failing is
+/// replaced by another (which lands on another server with probability (N-1)/N), so a login
+/// fails only when the servers its ids landed on all failed.
+const CREATE_ATTEMPTS: usize = 8;
+/// Of which at most this many may collide with an existing key before it is an error.
+const MAX_COLLISIONS: usize = 3;
 
 /// What the location a request is served from asks of a session, beyond what the session
 /// was created with: the stricter of the two wins.
@@ -81,6 +91,23 @@ pub struct SessionStore {
     /// Keys under the secret being rotated out: its sessions stay valid until they end.
     previous: Option<KeyDeriver>,
     known: KnownSessions,
+    generations: Generations,
+}
+
+/// What a revocation reached: every server but `missed`.
+#[derive(Debug)]
+pub struct Revocation {
+    /// The revocation generation written (see [`epochs`]).
+    pub generation: u64,
+    /// Servers (indexes in `MemSessionServers`) that did not take it, and why: the revocation
+    /// is done only when this is empty. Re-running it completes it.
+    pub missed: Vec<(usize, StoreError)>,
+}
+
+impl Revocation {
+    pub fn is_complete(&self) -> bool {
+        self.missed.is_empty()
+    }
 }
 
 impl SessionStore {
@@ -97,7 +124,13 @@ impl SessionStore {
             current: KeyDeriver::new(secret, prefix),
             previous: previous_secret.map(|previous| KeyDeriver::new(previous, prefix)),
             known: KnownSessions::new(local_cache),
+            generations: Generations::new(BEHIND_GRACE),
         }
+    }
+
+    /// The highest revocation generation this process has seen.
+    pub fn known_generation(&self) -> u64 {
+        self.generations.highest()
     }
 
     pub fn client(&self) -> &StoreClient {
@@ -175,6 +208,7 @@ impl SessionStore {
             deriver,
         } = lookup;
         let first_sight = user_epoch_key.is_none();
+        let server = self.client.server_index(&keys.store_key);
         let mut wanted = [keys.store_key.as_str(), &keys.global_epoch_key, ""];
         let wanted = match &user_epoch_key {
             Some(key) => {
@@ -185,27 +219,46 @@ impl SessionStore {
         };
         let mut values = self
             .client
-            .get_multi_shared(wanted)
+            .get_multi_shared_on(server, wanted)
             .map_err(Rejection::Store)?
             .into_iter();
         let mut sealed = values.next().flatten().ok_or(Rejection::Unknown)?;
-        let global_epoch = epochs::parse(values.next().flatten().as_deref());
+        let global = GlobalCopy::parse(values.next().flatten().as_deref());
         let mut user_epoch = epochs::parse(values.next().flatten().as_deref());
         let mut record = record::open_in_place(&mut sealed, &keys).map_err(Rejection::Record)?;
-        if global_epoch != Some(record.global_epoch) {
-            return Err(Rejection::Revoked(EpochKind::Global));
-        }
+        let global = match global {
+            Some(copy) if copy.epoch == record.global_epoch => copy,
+            _ => return Err(Rejection::Revoked(EpochKind::Global)),
+        };
         let user_epoch_key = match user_epoch_key {
             Some(key) => key,
             None => {
                 let key = deriver.user_epoch_key(&record.user);
-                user_epoch =
-                    epochs::parse(self.client.get(&key).map_err(Rejection::Store)?.as_deref());
+                user_epoch = epochs::parse(
+                    self.client
+                        .get_on(server, &key)
+                        .map_err(Rejection::Store)?
+                        .as_deref(),
+                );
                 Arc::from(key)
             }
         };
         if user_epoch != Some(record.user_epoch) {
             return Err(Rejection::Revoked(EpochKind::User));
+        }
+        // Valid by its server's epochs; unless that server missed a revocation.
+        if self.generations.observe(global.generation, started) == Standing::Behind {
+            return Err(
+                match epochs::reset_behind(
+                    &self.client,
+                    server,
+                    &keys.global_epoch_key,
+                    self.generations.highest(),
+                ) {
+                    Ok(_) => Rejection::ServerReset,
+                    Err(error) => Rejection::Store(error),
+                },
+            );
         }
         check_lifetime(&record, policy, now)?;
 
@@ -237,33 +290,72 @@ impl SessionStore {
 
     /// Mints a session with a fresh id, under the current secret. Never takes an id from the
     /// client.
+    ///
+    /// The record goes to the server its store key hashes to, with the epochs of that server
+    /// (created there if missing). An id whose server fails (or whose breaker is open) is
+    /// replaced by a fresh one, so a login succeeds while any server it lands on works.
     pub fn create(
         &self,
         new: NewSession,
         now: u64,
     ) -> Result<(SessionId, SessionRecord), CreateError> {
         let user_epoch_key = self.current.user_epoch_key(&new.user);
-        let (global_epoch, user_epoch) = epochs::current_or_new(
-            &self.client,
-            self.current.global_epoch_key(),
-            &user_epoch_key,
-        )?;
-        let record = new_record(&new, now, global_epoch, user_epoch);
-        for _ in 0..3 {
+        let mut failed = vec![false; self.client.servers().len()];
+        let mut last_error = None;
+        let mut collisions = 0;
+        for _ in 0..CREATE_ATTEMPTS {
             let id = SessionId::generate().map_err(|_| CreateError::Random)?;
             let keys = self.keys_for(&id);
-            let sealed = record::seal(&record, &keys).map_err(CreateError::Record)?;
-            if self.client.add(
-                &keys.store_key,
-                &sealed,
-                lifetime::store_exptime(&record, now),
-            )? {
-                self.known
-                    .remember(&id, Arc::new(keys), Arc::from(user_epoch_key), None);
-                return Ok((id, record));
+            let server = self.client.server_index(&keys.store_key);
+            if failed.get(server).copied().unwrap_or(true) || self.client.is_refusing(server) {
+                last_error.get_or_insert(StoreError::CircuitOpen);
+                continue;
+            }
+            match self.create_on(server, &new, now, &keys, &user_epoch_key) {
+                Ok(Some(record)) => {
+                    self.known
+                        .remember(&id, Arc::new(keys), Arc::from(user_epoch_key), None);
+                    return Ok((id, record));
+                }
+                Ok(None) => {
+                    collisions += 1;
+                    if collisions >= MAX_COLLISIONS {
+                        return Err(CreateError::Collision);
+                    }
+                }
+                Err(CreateError::Store(error)) => {
+                    failed[server] = true;
+                    last_error = Some(error);
+                }
+                Err(other) => return Err(other),
             }
         }
-        Err(CreateError::Collision)
+        Err(last_error.map_or(CreateError::Collision, CreateError::Store))
+    }
+
+    /// One attempt on one server: `Ok(None)` when the id's key exists already.
+    fn create_on(
+        &self,
+        server: usize,
+        new: &NewSession,
+        now: u64,
+        keys: &SessionKeys,
+        user_epoch_key: &str,
+    ) -> Result<Option<SessionRecord>, CreateError> {
+        let (global_epoch, user_epoch) = epochs::current_or_new_on(
+            &self.client,
+            server,
+            &keys.global_epoch_key,
+            user_epoch_key,
+            &self.generations,
+        )?;
+        let record = new_record(new, now, global_epoch, user_epoch);
+        let sealed = record::seal(&record, keys).map_err(CreateError::Record)?;
+        let exptime = lifetime::store_exptime(&record, now);
+        Ok(self
+            .client
+            .add_on(server, &keys.store_key, &sealed, exptime)?
+            .then_some(record))
     }
 
     /// Deletes one session (logout), wherever a secret in use placed it. Returns whether the
@@ -278,16 +370,86 @@ impl SessionStore {
     }
 
     /// Ends every session of `user`, on every node, at their next request: under every
-    /// secret in use, so sessions issued before a rotation end too.
-    pub fn revoke_user(&self, user: &str) -> Result<(), StoreError> {
-        self.derivers()
-            .try_for_each(|deriver| epochs::replace(&self.client, &deriver.user_epoch_key(user)))
+    /// secret in use, so sessions issued before a rotation end too, and on every server (each
+    /// holds its own copy of the user's epoch). Done only if [`Revocation::is_complete`].
+    pub fn revoke_user(&self, user: &str) -> Revocation {
+        let keys: Vec<String> = self
+            .derivers()
+            .map(|deriver| deriver.user_epoch_key(user))
+            .collect();
+        self.revoke(Some(&keys))
     }
 
-    /// Ends every session of this deployment (this key prefix and secret).
-    pub fn revoke_all(&self) -> Result<(), StoreError> {
-        self.derivers()
-            .try_for_each(|deriver| epochs::replace(&self.client, deriver.global_epoch_key()))
+    /// Ends every session of this deployment (this key prefix and secret), on every server.
+    pub fn revoke_all(&self) -> Revocation {
+        self.revoke(None)
+    }
+
+    /// On every server, in three steps, each only on the servers every earlier step reached:
+    /// read the revocation generations; replace the user epochs (`revoke-user`); then raise
+    /// the generation, with a fresh global epoch for `revoke-all`. A server the last step
+    /// reached has the whole revocation; one that missed any step keeps the old generation,
+    /// so it looks behind to every process that sees a server that took it (see [`epochs`]).
+    fn revoke(&self, user_keys: Option<&[String]>) -> Revocation {
+        let servers = self.client.servers().len();
+        let globals: Vec<&str> = self.derivers().map(|d| d.global_epoch_key()).collect();
+        let mut missed: Vec<Option<StoreError>> = vec![None; servers];
+        let mut highest = self.generations.highest();
+        for (server, missed) in missed.iter_mut().enumerate() {
+            match self.client.get_multi_on(server, &globals) {
+                Ok(values) => {
+                    for copy in values
+                        .iter()
+                        .filter_map(|v| GlobalCopy::parse(v.as_deref()))
+                    {
+                        highest = highest.max(copy.generation);
+                    }
+                }
+                Err(error) => *missed = Some(error),
+            }
+        }
+        let generation = epochs::next_generation(highest);
+        let fresh = epochs::fresh_epoch();
+        let reachable = |missed: &[Option<StoreError>]| -> Vec<usize> {
+            (0..servers).filter(|&s| missed[s].is_none()).collect()
+        };
+        for server in reachable(&missed) {
+            let result = fresh.clone().and_then(|fresh| match user_keys {
+                Some(keys) => keys.iter().try_for_each(|key| {
+                    self.client.set_permanent_on(server, key, &fresh.to_bytes())
+                }),
+                None => Ok(()),
+            });
+            if let Err(error) = result {
+                missed[server] = Some(error);
+            }
+        }
+        for server in reachable(&missed) {
+            let result = fresh.clone().and_then(|fresh| {
+                globals.iter().try_for_each(|key| match user_keys {
+                    Some(_) => epochs::raise_generation(&self.client, server, key, generation),
+                    None => {
+                        let copy = GlobalCopy {
+                            epoch: fresh,
+                            generation,
+                        };
+                        self.client.set_permanent_on(server, key, &copy.to_bytes())
+                    }
+                })
+            });
+            if let Err(error) = result {
+                missed[server] = Some(error);
+            }
+        }
+        self.generations.observe(generation, Instant::now());
+        Revocation {
+            generation,
+            missed: missed
+                .into_iter()
+                .enumerate()
+                .filter_map(|(server, error)| Some((server, error?)))
+                .collect(),
+        }
     }
 
     /// Writes back a record whose inactivity window slid, only while the store still holds

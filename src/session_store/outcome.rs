@@ -47,6 +47,10 @@ pub enum Rejection {
     /// `MemSessionInactivityTimeout`/`MemSessionMaxLifetime`: refused here only.
     TooOldHere(Expiry),
     Revoked(EpochKind),
+    /// Valid by the epochs of the server holding it, but that server had missed a revocation
+    /// (its revocation generation was behind the farm's): it was reset, which ends every
+    /// session stored there, this one included.
+    ServerReset,
     /// The store did not answer properly. Not the client's fault: its cookie is kept.
     Store(StoreError),
 }
@@ -59,7 +63,7 @@ impl Rejection {
             Rejection::Record(_) => "malformed-record",
             Rejection::Expired(_) | Rejection::TooOldHere(_) => "expired",
             Rejection::Revoked(EpochKind::User) => "revoked-user",
-            Rejection::Revoked(EpochKind::Global) => "revoked-all",
+            Rejection::Revoked(EpochKind::Global) | Rejection::ServerReset => "revoked-all",
             Rejection::Store(error) if error.is_timeout() => "store-timeout",
             Rejection::Store(_) => "store-error",
         }
@@ -91,6 +95,10 @@ impl std::fmt::Display for Rejection {
                 expiry.as_str()
             ),
             Rejection::Revoked(kind) => write!(f, "session revoked ({} epoch)", kind.as_str()),
+            Rejection::ServerReset => f.write_str(
+                "session revoked: the server holding it had missed a revocation (its \
+                 revocation generation was behind the farm's) and was reset",
+            ),
             Rejection::Store(error) => write!(f, "session store unavailable: {error}"),
         }
     }
@@ -110,6 +118,7 @@ mod tests {
             Rejection::Expired(Expiry::Credentials),
             Rejection::Revoked(EpochKind::User),
             Rejection::Revoked(EpochKind::Global),
+            Rejection::ServerReset,
         ];
         for rejection in &dead {
             assert!(rejection.ends_cookie(), "{rejection:?}");

@@ -10,6 +10,12 @@
 //! writes and reads. A circuit breaker per server turns repeated failures into an immediate
 //! [`StoreError::CircuitOpen`] (see [`super::breaker`]).
 //!
+//! Keys are routed by their hash ([`super::routing`]), or sent to a server named by its index
+//! (the `_on` operations): the session layer keeps copies of the revocation epochs on every
+//! server and reads them on the server its record lives on. Shared round trips
+//! ([`super::shared_gets`]) are per server, so a dead server fails only the requests that
+//! asked it, and only its own breaker counts the failure.
+//!
 //! No threads are started, ever: this runs inside httpd children.
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -103,6 +109,9 @@ impl std::error::Error for StoreError {}
 struct Node {
     idle: Mutex<Vec<Connection>>,
     breaker: Breaker,
+    /// Round trips to this server shared by concurrent request threads: one queue per server,
+    /// so a batch never waits on, or fails with, another server.
+    shared_gets: SharedGets,
 }
 
 pub struct StoreClient {
@@ -110,7 +119,6 @@ pub struct StoreClient {
     nodes: Vec<Node>,
     timeout: Duration,
     unix_connect: Option<UnixConnect>,
-    shared_gets: SharedGets,
 }
 
 impl fmt::Debug for StoreClient {
@@ -139,6 +147,7 @@ impl StoreClient {
             .map(|_| Node {
                 idle: Mutex::new(Vec::new()),
                 breaker: Breaker::new(base),
+                shared_gets: SharedGets::default(),
             })
             .collect();
         StoreClient {
@@ -146,7 +155,6 @@ impl StoreClient {
             nodes,
             timeout,
             unix_connect: None,
-            shared_gets: SharedGets::default(),
         }
     }
 
@@ -176,41 +184,69 @@ impl StoreClient {
     /// whole call (a miss is never made up from an error).
     pub fn get_multi(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         check_keys(keys)?;
-        self.get_checked(keys)
+        self.get_checked(keys, None)
     }
 
-    /// [`StoreClient::get_multi`] in a round trip shared with this process's other threads
-    /// asking at the same moment (see [`super::shared_gets`]): the request hot path. Keys are
-    /// checked before queueing, so a bad one fails only its own caller.
-    pub fn get_multi_shared(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    /// Every key of `keys` from one server, `server`, whatever their hash: one round trip per
+    /// [`MAX_PIPELINE`] keys. Only that server's breaker is asked and told.
+    pub fn get_multi_on(
+        &self,
+        server: usize,
+        keys: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         check_keys(keys)?;
+        self.node(server)?;
+        self.get_checked(keys, Some(server))
+    }
+
+    /// [`StoreClient::get_multi_on`] in a round trip to `server` shared with this process's
+    /// other threads asking that server at the same moment (see [`super::shared_gets`]): the
+    /// request hot path. Keys are checked before queueing, so a bad one fails only its own
+    /// caller; a server that fails fails only the callers that asked it.
+    pub fn get_multi_shared_on(
+        &self,
+        server: usize,
+        keys: &[&str],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        check_keys(keys)?;
+        let node = self.node(server)?;
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        self.shared_gets
-            .get_multi(keys, self.timeout, |batch| self.get_checked(batch))
+        node.shared_gets.get_multi(keys, self.timeout, |batch| {
+            self.get_checked(batch, Some(server))
+        })
     }
 
-    /// [`StoreClient::get_multi`] for keys already checked.
-    fn get_checked(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    /// [`StoreClient::get_multi`] (`on: None`, keys routed by their hash) or
+    /// [`StoreClient::get_multi_on`] for keys already checked.
+    fn get_checked(
+        &self,
+        keys: &[&str],
+        on: Option<usize>,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         self.node(0)?;
         let started = observer::start();
-        let result = self.get_all(keys);
+        let result = self.get_all(keys, on);
         observer::finish(started, &result);
         result
     }
 
-    fn get_all(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    fn get_all(
+        &self,
+        keys: &[&str],
+        on: Option<usize>,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let deadline = self.deadline();
         let mut values = vec![None; keys.len()];
         for (keys, values) in keys
             .chunks(MAX_PIPELINE)
             .zip(values.chunks_mut(MAX_PIPELINE))
         {
-            self.get_batch(keys, values, deadline)?;
+            self.get_batch(keys, values, deadline, on)?;
         }
         Ok(values)
     }
@@ -219,41 +255,135 @@ impl StoreClient {
         Ok(self.get_multi(&[key])?.pop().flatten())
     }
 
+    /// `key` as `server` holds it, whatever its hash.
+    pub fn get_on(&self, server: usize, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get_multi_on(server, &[key])?.pop().flatten())
+    }
+
+    /// `key` as `server` holds it, with the CAS token a [`StoreClient::set_permanent_cas_on`]
+    /// of the same item needs.
+    pub fn get_cas_on(
+        &self,
+        server: usize,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
+        meta::validate_key(key)?;
+        let started = observer::start();
+        let result = self.call(server, |conn, deadline| {
+            meta::encode_get_cas(conn.start(), key);
+            conn.send(deadline)?;
+            let reply = conn.read_reply(deadline)?;
+            match reply.status {
+                Status::Value => match meta::cas_token(reply.flags) {
+                    Some(cas) => Ok(Some((reply.data.to_vec(), cas))),
+                    None => Err(StoreError::Protocol("mg ... c without a CAS token".into())),
+                },
+                Status::Miss => Ok(None),
+                other => Err(unexpected("mg", other)),
+            }
+        });
+        observer::finish(started, &result);
+        result
+    }
+
+    /// Whether `server`'s breaker refuses requests right now (open, no probe due): asking it
+    /// would fail at once.
+    pub fn is_refusing(&self, server: usize) -> bool {
+        self.breaker_state(server) == Some(BreakerState::Open)
+    }
+
     /// Stores only if the key is absent: `Ok(false)` if it exists. `exptime` is an absolute
     /// unix time; 0 and other values memcached would read as "never" or relative are refused.
     pub fn add(&self, key: &str, value: &[u8], exptime: u64) -> Result<bool, StoreError> {
+        self.add_on(self.server_index(key), key, value, exptime)
+    }
+
+    /// [`StoreClient::add`] on `server`, whatever the key's hash.
+    pub fn add_on(
+        &self,
+        server: usize,
+        key: &str,
+        value: &[u8],
+        exptime: u64,
+    ) -> Result<bool, StoreError> {
         let exptime = check_write(key, value, exptime)?;
-        self.store(key, value, exptime, SetMode::Add)
+        self.store(server, key, value, exptime, SetMode::Add, None)
     }
 
     /// Stores unconditionally. `exptime` as for [`StoreClient::add`].
     pub fn set(&self, key: &str, value: &[u8], exptime: u64) -> Result<(), StoreError> {
         let exptime = check_write(key, value, exptime)?;
-        self.store_unconditionally(key, value, exptime)
+        self.store_unconditionally(self.server_index(key), key, value, exptime)
     }
 
     /// Stores only if the key is present: `Ok(false)` if it is not (deleted or evicted since
     /// it was read). `exptime` as for [`StoreClient::add`].
     pub fn replace(&self, key: &str, value: &[u8], exptime: u64) -> Result<bool, StoreError> {
         let exptime = check_write(key, value, exptime)?;
-        self.store(key, value, exptime, SetMode::Replace)
+        self.store(
+            self.server_index(key),
+            key,
+            value,
+            exptime,
+            SetMode::Replace,
+            None,
+        )
     }
 
     /// `add` for an item that must never expire (revocation epochs: they must outlive every
     /// session that refers to them). Explicit, so session writes can never be immortal.
     pub fn add_permanent(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
+        self.add_permanent_on(self.server_index(key), key, value)
+    }
+
+    /// [`StoreClient::add_permanent`] on `server`, whatever the key's hash.
+    pub fn add_permanent_on(
+        &self,
+        server: usize,
+        key: &str,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
         check_value(key, value)?;
-        self.store(key, value, NEVER_EXPIRES, SetMode::Add)
+        self.store(server, key, value, NEVER_EXPIRES, SetMode::Add, None)
     }
 
     /// `set` for an item that must never expire, as for [`StoreClient::add_permanent`].
     pub fn set_permanent(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        check_value(key, value)?;
-        self.store_unconditionally(key, value, NEVER_EXPIRES)
+        self.set_permanent_on(self.server_index(key), key, value)
     }
 
-    fn store_unconditionally(&self, key: &str, value: &[u8], token: u64) -> Result<(), StoreError> {
-        if self.store(key, value, token, SetMode::Set)? {
+    /// [`StoreClient::set_permanent`] on `server`, whatever the key's hash.
+    pub fn set_permanent_on(
+        &self,
+        server: usize,
+        key: &str,
+        value: &[u8],
+    ) -> Result<(), StoreError> {
+        check_value(key, value)?;
+        self.store_unconditionally(server, key, value, NEVER_EXPIRES)
+    }
+
+    /// Compare-and-swap of a permanent item on `server`: stored only if the item still carries
+    /// `cas` (from [`StoreClient::get_cas_on`]). `Ok(false)`: it changed or vanished since.
+    pub fn set_permanent_cas_on(
+        &self,
+        server: usize,
+        key: &str,
+        value: &[u8],
+        cas: u64,
+    ) -> Result<bool, StoreError> {
+        check_value(key, value)?;
+        self.store(server, key, value, NEVER_EXPIRES, SetMode::Set, Some(cas))
+    }
+
+    fn store_unconditionally(
+        &self,
+        server: usize,
+        key: &str,
+        value: &[u8],
+        token: u64,
+    ) -> Result<(), StoreError> {
+        if self.store(server, key, value, token, SetMode::Set, None)? {
             Ok(())
         } else {
             // The server is fine but declined (e.g. a proxy or a full slab class).
@@ -263,19 +393,22 @@ impl StoreClient {
 
     fn store(
         &self,
+        server: usize,
         key: &str,
         value: &[u8],
         token: u64,
         mode: SetMode,
+        cas: Option<u64>,
     ) -> Result<bool, StoreError> {
         let started = observer::start();
-        let result = self.call(self.server_index(key), |conn, deadline| {
-            meta::encode_set(conn.start(), key, value, token, mode);
+        let result = self.call(server, |conn, deadline| {
+            meta::encode_set(conn.start(), key, value, token, mode, cas);
             conn.send(deadline)?;
             let reply = conn.read_reply(deadline)?;
             match reply.status {
                 Status::Done => Ok(true),
                 Status::NotStored => Ok(false),
+                Status::Exists | Status::NotFound if cas.is_some() => Ok(false),
                 other => Err(unexpected("ms", other)),
             }
         });
@@ -467,10 +600,11 @@ impl StoreClient {
         keys: &[&str],
         values: &mut [Option<Vec<u8>>],
         deadline: Instant,
+        on: Option<usize>,
     ) -> Result<(), StoreError> {
         let mut route = [0usize; MAX_PIPELINE];
         for (server, key) in route.iter_mut().zip(keys) {
-            *server = self.server_index(key);
+            *server = on.unwrap_or_else(|| self.server_index(key));
         }
         let route = &route[..keys.len()];
 

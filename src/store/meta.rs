@@ -1,7 +1,8 @@
 //! The memcached meta protocol, as bytes: key checks, request encoding and a reply parser
 //! that never panics and never trusts a length it has not bounded. No I/O here.
 //!
-//! Requests used: `mg <key> v O<n>` (get), `ms <key> <len> T<exptime> M<E|S>` (add/set),
+//! Requests used: `mg <key> v O<n>` (get), `mg <key> v c` (get with its CAS token),
+//! `ms <key> <len> T<exptime> M<E|S|R> [C<cas>]` (add/set/replace, compare-and-swap),
 //! `md <key>` (delete), `ma <key> N<ttl> J1 D1 M<I|D> v t` (counters), and the classic
 //! `version` and `stats`.
 use std::io::Write as _;
@@ -69,9 +70,32 @@ pub fn encode_get(buf: &mut Vec<u8>, key: &str, opaque: u32) {
     let _ = write!(buf, " v O{opaque}\r\n");
 }
 
-/// `ms <key> <len> T<exptime> M<mode>` and the data block. The caller has validated the key,
-/// bounded the value and turned the expiry into a token.
-pub fn encode_set(buf: &mut Vec<u8>, key: &str, value: &[u8], exptime_token: u64, mode: SetMode) {
+/// `mg <key> v c`: the value and its CAS token, for a compare-and-swap that follows.
+pub fn encode_get_cas(buf: &mut Vec<u8>, key: &str) {
+    buf.extend_from_slice(b"mg ");
+    buf.extend_from_slice(key.as_bytes());
+    buf.extend_from_slice(b" v c\r\n");
+}
+
+/// The `c` (CAS token) flag of a reply to [`encode_get_cas`].
+pub fn cas_token(flags: &[u8]) -> Option<u64> {
+    flags
+        .split(|&b| b == b' ')
+        .find_map(|token| token.strip_prefix(b"c"))
+        .and_then(parse_decimal)
+}
+
+/// `ms <key> <len> T<exptime> M<mode> [C<cas>]` and the data block. The caller has validated
+/// the key, bounded the value and turned the expiry into a token. With `cas`, memcached stores
+/// only if the item still carries that token (`EX` otherwise, `NF` if it is gone).
+pub fn encode_set(
+    buf: &mut Vec<u8>,
+    key: &str,
+    value: &[u8],
+    exptime_token: u64,
+    mode: SetMode,
+    cas: Option<u64>,
+) {
     let mode = match mode {
         SetMode::Add => 'E',
         SetMode::Set => 'S',
@@ -79,7 +103,11 @@ pub fn encode_set(buf: &mut Vec<u8>, key: &str, value: &[u8], exptime_token: u64
     };
     buf.extend_from_slice(b"ms ");
     buf.extend_from_slice(key.as_bytes());
-    let _ = write!(buf, " {} T{exptime_token} M{mode}\r\n", value.len());
+    let _ = write!(buf, " {} T{exptime_token} M{mode}", value.len());
+    if let Some(cas) = cas {
+        let _ = write!(buf, " C{cas}");
+    }
+    buf.extend_from_slice(b"\r\n");
     buf.extend_from_slice(value);
     buf.extend_from_slice(b"\r\n");
 }
@@ -153,7 +181,7 @@ pub enum Status {
     NotStored,
     /// `NF`: not found (delete of a missing key).
     NotFound,
-    /// `EX`: CAS mismatch; never asked for here.
+    /// `EX`: CAS mismatch (the item changed since it was read).
     Exists,
     /// `MN`: the no-op marker.
     Noop,
@@ -572,11 +600,23 @@ mod tests {
         encode_delete(&mut buf, "k");
         assert_eq!(buf, b"mg a:b v O17\r\nmd k\r\n");
         buf.clear();
-        encode_set(&mut buf, "k", b"x\r\ny", 1_900_000_000, SetMode::Add);
+        encode_set(&mut buf, "k", b"x\r\ny", 1_900_000_000, SetMode::Add, None);
         assert_eq!(buf, b"ms k 4 T1900000000 ME\r\nx\r\ny\r\n");
         buf.clear();
-        encode_set(&mut buf, "k", b"", 1_900_000_000, SetMode::Set);
+        encode_set(&mut buf, "k", b"", 1_900_000_000, SetMode::Set, None);
         assert_eq!(buf, b"ms k 0 T1900000000 MS\r\n\r\n");
+        buf.clear();
+        encode_get_cas(&mut buf, "k");
+        encode_set(&mut buf, "k", b"v", 0, SetMode::Set, Some(42));
+        assert_eq!(buf, b"mg k v c\r\nms k 1 T0 MS C42\r\nv\r\n");
+    }
+
+    #[test]
+    fn reads_the_cas_token() {
+        assert_eq!(cas_token(b"c1234"), Some(1234));
+        assert_eq!(cas_token(b"O7 c99 t-1"), Some(99));
+        assert_eq!(cas_token(b"O7"), None);
+        assert_eq!(cas_token(b"c-1"), None);
     }
 
     #[test]
