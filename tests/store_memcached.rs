@@ -682,3 +682,321 @@ fn latency_of_a_three_key_multi_get_unix_vs_tcp() {
         }
     }
 }
+
+// ---- A farm of three servers: placement, failures of one, revocations (issue 16) ----
+
+fn farm_of(servers: &[&Memcached]) -> StoreClient {
+    StoreClient::new(servers.iter().map(|s| s.address.clone()).collect(), TIMEOUT)
+}
+
+fn farm_store(client: StoreClient) -> SessionStore {
+    let secret = ServerSecret::from_bytes(vec![9; 32]).unwrap();
+    SessionStore::new(client, &secret, None, "farm:", Duration::ZERO)
+}
+
+fn new_session(user: &str) -> NewSession {
+    NewSession {
+        user: user.to_string(),
+        auth_type: "Basic".to_string(),
+        inactivity_timeout: Duration::from_secs(600),
+        max_lifetime: Duration::from_secs(3600),
+        credential_end: None,
+        cap_to_credentials: false,
+        ccache: None,
+    }
+}
+
+const STRICT: Policy = Policy {
+    inactivity_timeout: Duration::ZERO,
+    max_lifetime: Duration::ZERO,
+    extend: false,
+};
+
+fn cmd_gets(client: &StoreClient) -> u64 {
+    client
+        .stats(0)
+        .unwrap()
+        .iter()
+        .find(|(name, _)| name == "cmd_get")
+        .unwrap()
+        .1
+        .parse()
+        .unwrap()
+}
+
+fn flush(server: &Memcached) {
+    use std::io::{Read, Write};
+    let ServerAddress::Unix(path) = &server.address else {
+        panic!("unix only")
+    };
+    let mut stream = std::os::unix::net::UnixStream::connect(path).unwrap();
+    stream.write_all(b"flush_all\r\n").unwrap();
+    let mut reply = [0u8; 4];
+    stream.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"OK\r\n");
+}
+
+/// Sessions made for `users` in turn until every server holds at least three of each user's.
+fn spread_sessions(
+    store: &SessionStore,
+    users: &[&str],
+    now: u64,
+) -> Vec<(memsession::session::id::SessionId, String, usize)> {
+    let servers = store.client().servers().len();
+    let mut sessions = Vec::new();
+    for round in 0..200 {
+        let user = users[round % users.len()];
+        let (id, _) = store.create(new_session(user), now).unwrap();
+        let home = store.client().server_index(&store.keys_for(&id).store_key);
+        sessions.push((id, user.to_string(), home));
+        let enough = users.iter().all(|u| {
+            (0..servers).all(|s| {
+                sessions
+                    .iter()
+                    .filter(|(_, su, h)| su == u && *h == s)
+                    .count()
+                    >= 3
+            })
+        });
+        if enough {
+            return sessions;
+        }
+    }
+    panic!("200 sessions and a server still lacks some");
+}
+
+#[test]
+fn a_session_and_the_epochs_it_is_checked_against_live_on_one_server() {
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let store = farm_store(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let now = unix_now();
+    let sessions = spread_sessions(&store, &["alice", "bob"], now);
+    let alone: Vec<StoreClient> = servers.iter().map(Memcached::client).collect();
+    let deriver = store.derivers().next().unwrap();
+    for (id, user, home) in &sessions {
+        let keys = store.keys_for(id);
+        for (server, client) in alone.iter().enumerate() {
+            let held = client.get(&keys.store_key).unwrap().is_some();
+            assert_eq!(
+                held,
+                server == *home,
+                "record on server {server}, home {home}"
+            );
+        }
+        // Its server holds a copy of both epochs it is checked against.
+        assert!(alone[*home].get(&keys.global_epoch_key).unwrap().is_some());
+        let user_key = deriver.user_epoch_key(user);
+        assert!(alone[*home].get(&user_key).unwrap().is_some());
+        store.validate(id, &STRICT, now).unwrap();
+    }
+    // Steady state: a session this process knows is one round trip to its own server only.
+    for (id, _, home) in &sessions {
+        let before: Vec<u64> = alone.iter().map(cmd_gets).collect();
+        store.validate(id, &STRICT, now).unwrap();
+        let after: Vec<u64> = alone.iter().map(cmd_gets).collect();
+        for server in 0..3 {
+            let asked = after[server] - before[server];
+            if server == *home {
+                assert_eq!(
+                    asked, 3,
+                    "record, global and user epoch, on server {server}"
+                );
+            } else {
+                assert_eq!(
+                    asked, 0,
+                    "server {server} was asked for a session of {home}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_dead_server_fails_only_its_sessions_and_logins_land_elsewhere() {
+    let mut servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let store = farm_store(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let now = unix_now();
+    let sessions = spread_sessions(&store, &["alice"], now);
+    servers[1].child.kill().unwrap();
+    servers[1].child.wait().unwrap();
+    for (id, _, home) in &sessions {
+        match (store.validate(id, &STRICT, now), home) {
+            (Ok(_), 0 | 2) => {}
+            (Err(Rejection::Store(_)), 1) => {}
+            (other, home) => panic!("session on server {home}: {other:?}"),
+        }
+    }
+    assert_eq!(store.client().breaker_state(0), Some(BreakerState::Closed));
+    assert_eq!(store.client().breaker_state(1), Some(BreakerState::Open));
+    assert_eq!(store.client().breaker_state(2), Some(BreakerState::Closed));
+    // Logins keep working: an id landing on the dead server is replaced by another.
+    for _ in 0..20 {
+        let (id, _) = store.create(new_session("alice"), now).unwrap();
+        assert_ne!(
+            store.client().server_index(&store.keys_for(&id).store_key),
+            1
+        );
+        store.validate(&id, &STRICT, now).unwrap();
+    }
+}
+
+#[test]
+fn a_flushed_server_ends_only_its_sessions_and_takes_new_ones() {
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    for flushed in 0..3 {
+        let store = farm_store(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let now = unix_now();
+        let sessions = spread_sessions(&store, &["alice", "bob"], now);
+        flush(&servers[flushed]);
+        for (id, _, home) in &sessions {
+            let result = store.validate(id, &STRICT, now);
+            if *home == flushed {
+                assert!(matches!(result, Err(Rejection::Unknown)), "{result:?}");
+            } else {
+                assert!(
+                    result.is_ok(),
+                    "server {home}, {flushed} flushed: {result:?}"
+                );
+            }
+        }
+        // The flushed server takes sessions again, with fresh epochs.
+        let more = spread_sessions(&store, &["alice"], now);
+        assert!(more.iter().any(|(_, _, home)| *home == flushed));
+        for (id, _, _) in &more {
+            store.validate(id, &STRICT, now).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_revocation_reports_the_server_it_missed_and_a_rerun_completes_it() {
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let farm = || farm_of(&[&servers[0], &servers[1], &servers[2]]);
+    let now = unix_now();
+    let node_a = farm_store(farm());
+    let sessions = spread_sessions(&node_a, &["alice", "bob"], now);
+    // Node B never resets a server (a long grace): the re-run completes the revocation.
+    let node_b = farm_store(farm()).with_behind_grace(Duration::from_secs(3600));
+    for (id, _, _) in &sessions {
+        node_b.validate(id, &STRICT, now).unwrap();
+    }
+    let ctl = farm_store(farm());
+    servers[2].signal("STOP");
+    let revocation = ctl.revoke_user("alice");
+    servers[2].signal("CONT");
+    let missed: Vec<usize> = revocation.missed.iter().map(|(s, _)| *s).collect();
+    assert_eq!(missed, vec![2], "{revocation:?}");
+    assert!(!revocation.is_complete());
+    for (id, user, home) in &sessions {
+        let result = node_b.validate(id, &STRICT, now);
+        match (user.as_str(), home) {
+            ("alice", 0 | 1) => assert!(matches!(result, Err(Rejection::Revoked(_))), "{result:?}"),
+            // The server that missed it still serves alice: the window the README states
+            // (a node resets it only after the grace).
+            _ => assert!(result.is_ok(), "{user} on {home}: {result:?}"),
+        }
+    }
+    let rerun = ctl.revoke_user("alice");
+    assert!(rerun.is_complete(), "{rerun:?}");
+    for (id, user, home) in &sessions {
+        let result = node_b.validate(id, &STRICT, now);
+        match user.as_str() {
+            "alice" => assert!(matches!(result, Err(Rejection::Revoked(_))), "{result:?}"),
+            _ => assert!(result.is_ok(), "bob on {home} must survive: {result:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_server_that_missed_a_revocation_is_reset_by_a_node_that_saw_it() {
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let farm = || farm_of(&[&servers[0], &servers[1], &servers[2]]);
+    let now = unix_now();
+    let grace = Duration::from_millis(300);
+    let node = farm_store(farm()).with_behind_grace(grace);
+    let sessions = spread_sessions(&node, &["alice", "bob"], now);
+    let ctl = farm_store(farm());
+    servers[0].signal("STOP");
+    let revocation = ctl.revoke_all();
+    servers[0].signal("CONT");
+    assert_eq!(
+        revocation
+            .missed
+            .iter()
+            .map(|(s, _)| *s)
+            .collect::<Vec<_>>(),
+        vec![0]
+    );
+    // The node learns the new generation from any session on a server that took it.
+    let elsewhere = sessions.iter().find(|(_, _, home)| *home != 0).unwrap();
+    assert!(matches!(
+        node.validate(&elsewhere.0, &STRICT, now),
+        Err(Rejection::Revoked(_))
+    ));
+    assert_eq!(node.known_generation(), revocation.generation);
+    std::thread::sleep(grace + Duration::from_millis(50));
+    let mut reset = 0;
+    for (id, _, home) in &sessions {
+        let result = node.validate(id, &STRICT, now);
+        assert!(
+            matches!(result, Err(Rejection::Revoked(_) | Rejection::ServerReset)),
+            "a session on {home} survived revoke-all: {result:?}"
+        );
+        reset += usize::from(matches!(result, Err(Rejection::ServerReset)));
+    }
+    assert_eq!(reset, 1, "the first session met on server 0 resets it");
+    // A fresh node that never saw the revocation serves nothing revoked either now.
+    let fresh = farm_store(farm());
+    for (id, _, _) in &sessions {
+        assert!(fresh.validate(id, &STRICT, now).is_err());
+    }
+    // And the reset server takes new sessions, not behind any more.
+    let more = spread_sessions(&fresh, &["bob"], now);
+    for (id, _, _) in &more {
+        node.validate(id, &STRICT, now).unwrap();
+    }
+}
+
+#[test]
+fn shared_round_trips_are_per_server_a_stopped_one_delays_no_other() {
+    let servers = [Memcached::unix(), Memcached::unix()];
+    let farm = farm_of(&[&servers[0], &servers[1]]);
+    let later = unix_now() + 600;
+    farm.set_permanent_on(0, "k", b"v").unwrap();
+    farm.set(&"x".repeat(10), b"w", later).unwrap();
+    servers[1].signal("STOP");
+    let slow = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let (farm, slow) = (&farm, &slow);
+            s.spawn(move || {
+                for _ in 0..20 {
+                    let server = t % 2;
+                    let started = Instant::now();
+                    let result = farm.get_multi_shared_on(server, &["k", "none"]);
+                    let took = started.elapsed();
+                    if server == 0 {
+                        assert_eq!(result.unwrap(), vec![Some(b"v".to_vec()), None]);
+                        if took > TIMEOUT / 2 {
+                            slow.fetch_add(1, Ordering::Relaxed);
+                        }
+                    } else {
+                        assert!(
+                            matches!(result, Err(StoreError::Timeout | StoreError::CircuitOpen)),
+                            "{result:?}"
+                        );
+                        assert!(took < TIMEOUT + SLACK, "{took:?}");
+                    }
+                }
+            });
+        }
+    });
+    servers[1].signal("CONT");
+    assert_eq!(
+        slow.load(Ordering::Relaxed),
+        0,
+        "requests to the healthy server waited on the stopped one"
+    );
+    assert_eq!(farm.breaker_state(0), Some(BreakerState::Closed));
+    assert_ne!(farm.breaker_state(1), Some(BreakerState::Closed));
+}

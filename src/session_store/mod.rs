@@ -128,6 +128,13 @@ impl SessionStore {
         }
     }
 
+    /// How long a server may stay behind a revocation generation this process has seen
+    /// before it resets that server ([`BEHIND_GRACE`] by default): shorter in tests.
+    pub fn with_behind_grace(mut self, grace: Duration) -> SessionStore {
+        self.generations = Generations::new(grace);
+        self
+    }
+
     /// The highest revocation generation this process has seen.
     pub fn known_generation(&self) -> u64 {
         self.generations.highest()
@@ -226,10 +233,11 @@ impl SessionStore {
         let global = GlobalCopy::parse(values.next().flatten().as_deref());
         let mut user_epoch = epochs::parse(values.next().flatten().as_deref());
         let mut record = record::open_in_place(&mut sealed, &keys).map_err(Rejection::Record)?;
-        let global = match global {
-            Some(copy) if copy.epoch == record.global_epoch => copy,
-            _ => return Err(Rejection::Revoked(EpochKind::Global)),
-        };
+        // Every reply teaches the process the farm's revocation generation, a refusal too.
+        let standing = global.map(|copy| self.generations.observe(copy.generation, started));
+        if global.map(|copy| copy.epoch) != Some(record.global_epoch) {
+            return Err(Rejection::Revoked(EpochKind::Global));
+        }
         let user_epoch_key = match user_epoch_key {
             Some(key) => key,
             None => {
@@ -247,7 +255,7 @@ impl SessionStore {
             return Err(Rejection::Revoked(EpochKind::User));
         }
         // Valid by its server's epochs; unless that server missed a revocation.
-        if self.generations.observe(global.generation, started) == Standing::Behind {
+        if standing == Some(Standing::Behind) {
             return Err(
                 match epochs::reset_behind(
                     &self.client,

@@ -184,7 +184,7 @@ impl StoreClient {
     /// whole call (a miss is never made up from an error).
     pub fn get_multi(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         check_keys(keys)?;
-        self.get_checked(keys, None)
+        self.get_checked(keys, None, self.deadline())
     }
 
     /// Every key of `keys` from one server, `server`, whatever their hash: one round trip per
@@ -196,7 +196,7 @@ impl StoreClient {
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         check_keys(keys)?;
         self.node(server)?;
-        self.get_checked(keys, Some(server))
+        self.get_checked(keys, Some(server), self.deadline())
     }
 
     /// [`StoreClient::get_multi_on`] in a round trip to `server` shared with this process's
@@ -213,9 +213,10 @@ impl StoreClient {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        node.shared_gets.get_multi(keys, self.timeout, |batch| {
-            self.get_checked(batch, Some(server))
-        })
+        node.shared_gets
+            .get_multi(keys, self.timeout, |batch, deadline| {
+                self.get_checked(batch, Some(server), deadline)
+            })
     }
 
     /// [`StoreClient::get_multi`] (`on: None`, keys routed by their hash) or
@@ -224,13 +225,14 @@ impl StoreClient {
         &self,
         keys: &[&str],
         on: Option<usize>,
+        deadline: Instant,
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         self.node(0)?;
         let started = observer::start();
-        let result = self.get_all(keys, on);
+        let result = self.get_all(keys, on, deadline);
         observer::finish(started, &result);
         result
     }
@@ -239,8 +241,8 @@ impl StoreClient {
         &self,
         keys: &[&str],
         on: Option<usize>,
+        deadline: Instant,
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let deadline = self.deadline();
         let mut values = vec![None; keys.len()];
         for (keys, values) in keys
             .chunks(MAX_PIPELINE)

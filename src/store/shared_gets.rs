@@ -47,12 +47,13 @@ struct Queued {
 
 impl SharedGets {
     /// `get_multi(keys)` through a round trip shared with whoever else is waiting. `fetch` is
-    /// the client's own multi-get; `timeout` bounds the wait to be taken into a round trip.
+    /// the client's own multi-get, bounded by the deadline it is given: the caller's, `timeout`
+    /// after it asked, so a caller that waited for the lead is not given a second timeout.
     pub fn get_multi(
         &self,
         keys: &[&str],
         timeout: Duration,
-        fetch: impl Fn(&[&str]) -> Result<Values, StoreError>,
+        fetch: impl Fn(&[&str], Instant) -> Result<Values, StoreError>,
     ) -> Result<Values, StoreError> {
         let deadline = Instant::now() + timeout;
         let ticket = {
@@ -63,7 +64,7 @@ impl SharedGets {
                 state.leading = true;
                 drop(state);
                 let _lead = SoloLead(self);
-                return fetch(keys);
+                return fetch(keys, deadline);
             }
             state.enqueue(keys)
         };
@@ -75,27 +76,35 @@ impl SharedGets {
         &self,
         ticket: u64,
         deadline: Instant,
-        fetch: impl Fn(&[&str]) -> Result<Values, StoreError>,
+        fetch: impl Fn(&[&str], Instant) -> Result<Values, StoreError>,
     ) -> Result<Values, StoreError> {
         let mut state = self.lock();
         loop {
             if let Some(result) = state.results.remove(&ticket) {
                 return result;
             }
-            if !state.leading {
-                state.leading = true;
-                let batch = take_batch(&mut state.queued, ticket);
-                drop(state);
-                state = Flight::new(self, batch, ticket).fly(&fetch);
-                continue;
-            }
+            // Out of time before leading: give up rather than lead a round trip that could
+            // only time out and count against a server that did nothing wrong.
             let now = Instant::now();
             if now >= deadline {
                 match state.queued.iter().position(|q| q.ticket == ticket) {
                     Some(at) => drop(state.queued.remove(at)),
                     None => drop(state.abandoned.insert(ticket)),
                 }
+                if !state.leading {
+                    // It may have been the one woken to lead: pass that on.
+                    if let Some(next_leader) = state.queued.first() {
+                        next_leader.thread.unpark();
+                    }
+                }
                 return Err(StoreError::Timeout);
+            }
+            if !state.leading {
+                state.leading = true;
+                let batch = take_batch(&mut state.queued, ticket);
+                drop(state);
+                state = Flight::new(self, batch, ticket).fly(&fetch, deadline);
+                continue;
             }
             // A wake-up may be stale or early: the loop checks again either way.
             drop(state);
@@ -173,16 +182,18 @@ impl<'a> Flight<'a> {
         }
     }
 
+    /// `deadline`: the leader's own; the others in the batch give up at theirs.
     fn fly(
         mut self,
-        fetch: impl Fn(&[&str]) -> Result<Values, StoreError>,
+        fetch: impl Fn(&[&str], Instant) -> Result<Values, StoreError>,
+        deadline: Instant,
     ) -> MutexGuard<'a, State> {
         let keys: Vec<&str> = self
             .batch
             .iter()
             .flat_map(|q| q.keys.iter().map(String::as_str))
             .collect();
-        let result = fetch(&keys);
+        let result = fetch(&keys, deadline);
         self.landed = true;
         self.land(result)
     }
@@ -243,7 +254,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Arc, Barrier};
 
-    fn echo(keys: &[&str]) -> Result<Values, StoreError> {
+    fn echo(keys: &[&str], _deadline: Instant) -> Result<Values, StoreError> {
         Ok(keys.iter().map(|k| Some(k.as_bytes().to_vec())).collect())
     }
 
@@ -271,12 +282,12 @@ mod tests {
                     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
                     start.wait();
                     let values = shared
-                        .get_multi(&keys, Duration::from_secs(5), |batch| {
+                        .get_multi(&keys, Duration::from_secs(5), |batch, _| {
                             round_trips.fetch_add(1, Ordering::SeqCst);
                             assert!(batch.len() <= MAX_PIPELINE);
                             // Slow enough that the others queue behind this round trip.
                             std::thread::sleep(Duration::from_millis(20));
-                            echo(batch)
+                            echo(batch, Instant::now())
                         })
                         .unwrap();
                     let want: Values = keys.iter().map(|k| Some(k.as_bytes().to_vec())).collect();
@@ -304,11 +315,12 @@ mod tests {
                     for i in 0..300 {
                         let key = format!("t{n}-{i}");
                         let asked = Instant::now();
-                        let values = shared.get_multi(&[&key], Duration::from_secs(5), |keys| {
-                            // Long enough that callers queue behind each round trip.
-                            std::thread::sleep(Duration::from_micros(200));
-                            echo(keys)
-                        });
+                        let values =
+                            shared.get_multi(&[&key], Duration::from_secs(5), |keys, _| {
+                                // Long enough that callers queue behind each round trip.
+                                std::thread::sleep(Duration::from_micros(200));
+                                echo(keys, Instant::now())
+                            });
                         assert_eq!(values, Ok(vec![Some(key.into_bytes())]));
                         assert!(
                             asked.elapsed() < Duration::from_secs(1),
@@ -335,7 +347,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let key = format!("k{n}");
                     start.wait();
-                    shared.get_multi(&[&key], Duration::from_secs(5), |_| {
+                    shared.get_multi(&[&key], Duration::from_secs(5), |_, _| {
                         std::thread::sleep(Duration::from_millis(20));
                         Err(StoreError::Timeout)
                     })
@@ -353,9 +365,9 @@ mod tests {
         let leader = {
             let shared = shared.clone();
             std::thread::spawn(move || {
-                shared.get_multi(&["slow"], Duration::from_secs(5), |keys| {
+                shared.get_multi(&["slow"], Duration::from_secs(5), |keys, _| {
                     std::thread::sleep(Duration::from_secs(1));
-                    echo(keys)
+                    echo(keys, Instant::now())
                 })
             })
         };
@@ -387,7 +399,7 @@ mod tests {
             state.queued.clear();
         }
         let started = Instant::now();
-        let result = shared.serve(ticket, started + Duration::from_millis(50), |_| {
+        let result = shared.serve(ticket, started + Duration::from_millis(50), |_, _| {
             unreachable!("a round trip is in flight: nobody else leads")
         });
         assert_eq!(result, Err(StoreError::Timeout));
@@ -409,7 +421,7 @@ mod tests {
             let shared = shared.clone();
             std::thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(1);
-                shared.serve(leader, deadline, |keys| -> Result<Values, _> {
+                shared.serve(leader, deadline, |keys, _| -> Result<Values, _> {
                     assert_eq!(keys, ["x", "o"]);
                     panic!("planted")
                 })
@@ -417,7 +429,9 @@ mod tests {
         };
         assert!(crashed.join().is_err());
         let deadline = Instant::now() + Duration::from_secs(1);
-        let result = shared.serve(other, deadline, |_| unreachable!("its round trip failed"));
+        let result = shared.serve(other, deadline, |_, _| {
+            unreachable!("its round trip failed")
+        });
         assert!(matches!(result, Err(StoreError::Io(_))), "{result:?}");
         let state = shared.lock();
         assert!(!state.leading && state.results.is_empty() && state.queued.is_empty());
@@ -429,9 +443,11 @@ mod tests {
         let crashed = {
             let shared = shared.clone();
             std::thread::spawn(move || {
-                shared.get_multi(&["x"], Duration::from_secs(1), |_| -> Result<Values, _> {
-                    panic!("planted")
-                })
+                shared.get_multi(
+                    &["x"],
+                    Duration::from_secs(1),
+                    |_, _| -> Result<Values, _> { panic!("planted") },
+                )
             })
         };
         assert!(crashed.join().is_err());
