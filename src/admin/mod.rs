@@ -635,7 +635,8 @@ fn check(store: &SessionStore, target: &Target, json: bool) -> Outcome {
     let mut servers_json = Vec::new();
     let mut warnings = 0;
     let mut errors = 0;
-    for report in server_reports(store.client()) {
+    let revocations = revocation_standing(store);
+    for (index, report) in server_reports(store.client()).into_iter().enumerate() {
         match report.up {
             true => {
                 let evictions = report.evictions.unwrap_or(0);
@@ -643,7 +644,7 @@ fn check(store: &SessionStore, target: &Target, json: bool) -> Outcome {
                     warnings += 1;
                 }
                 out.stdout.push_str(&format!(
-                    "{}: {} memcached {}, up {}s, memory {} of {}, {} items, {} evictions\n",
+                    "{}: {} memcached {}, up {}s, memory {} of {}, {} items, {} evictions{}\n",
                     report.address,
                     if evictions > 0 { "WARNING" } else { "ok" },
                     report.version,
@@ -652,6 +653,10 @@ fn check(store: &SessionStore, target: &Target, json: bool) -> Outcome {
                     mib(report.limit_maxbytes),
                     figure(report.curr_items),
                     evictions,
+                    revocations
+                        .get(index)
+                        .and_then(CopyStanding::text)
+                        .map_or(String::new(), |text| format!(", {text}")),
                 ));
                 if evictions > 0 {
                     out.stderr.push_str(&format!(
@@ -671,7 +676,6 @@ fn check(store: &SessionStore, target: &Target, json: bool) -> Outcome {
             }
         }
     }
-    let revocations = revocation_standing(store);
     let mut revocations_json = Vec::new();
     for copy in &revocations {
         if copy.behind {
@@ -686,9 +690,6 @@ fn check(store: &SessionStore, target: &Target, json: bool) -> Outcome {
                 copy.highest,
                 BEHIND_GRACE.as_secs()
             ));
-        }
-        if let Some(line) = copy.line() {
-            out.stdout.push_str(&line);
         }
         revocations_json.push(copy.json());
     }
@@ -731,17 +732,14 @@ struct CopyStanding {
 }
 
 impl CopyStanding {
-    fn line(&self) -> Option<String> {
-        let what = match self.read? {
-            None => "no global epoch copy (no session stored there is valid; the next login \
-                     there creates it)"
-                .to_string(),
+    fn text(&self) -> Option<String> {
+        Some(match self.read? {
+            None => "no global epoch (the next login there creates it)".to_string(),
             Some(generation) => format!(
                 "revocation generation {generation}{}",
-                if self.behind { " (BEHIND)" } else { "" }
+                if self.behind { " BEHIND" } else { "" }
             ),
-        };
-        Some(format!("{}: {what}\n", self.address))
+        })
     }
 
     fn json(&self) -> String {
