@@ -55,10 +55,13 @@ usage: memsessionctl [--config FILE] [--define NAME]... [--vhost NAME]
 
 commands:
   check              connect to every memcached server, report version, uptime, memory,
-                     items and evictions; exit 1 on evictions, 2 if a server is unreachable
+                     items, evictions and revocation generation; exit 1 on evictions, 2 if a
+                     server is unreachable or BEHIND (it missed a revocation: re-run it)
   stats              memcached figures per server and the session layer's state
   revoke-user USER   end every session of USER, on every node, at its next request
   revoke-all         end every session of this deployment (this key prefix)
+                     Both write every server; exit 2 naming each server that did not take
+                     it (the others did): re-run until it succeeds
   session-info       read a session cookie value from stdin; show its user, times and
                      validity (never the id)
 
