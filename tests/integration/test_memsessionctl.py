@@ -54,7 +54,9 @@ def test_revoke_all_ends_every_session(memsessionctl, login, whoami):
     assert r.code == 0, r.describe()
     out = json.loads(r.stdout)
     store = out.pop("store")
-    assert out == {"command": "revoke-all", "ok": True, "exit": 0, "prefix": "memsession:"}
+    assert isinstance(out.pop("generation"), int)
+    assert out == {"command": "revoke-all", "ok": True, "exit": 0, "prefix": "memsession:",
+                   "reached": 1, "missed": []}
     assert store["prefix"] == "memsession:" and store["servers"][0].startswith("unix:/")
     assert store["source"] == {"servers": "--servers", "prefix": "--prefix",
                                "secret": f"--secret-file ({ctl.secret_file()})"}
