@@ -44,9 +44,10 @@ def _epochs(store, keys) -> tuple[list[bytes], list[bytes]]:
             continue
         kind = key[len(PREFIX):len(PREFIX) + 1]
         value = store.get(key)
-        if value is None or len(value) != 16:
+        # a global epoch copy may carry the farm's revocation generation after its 16 bytes
+        if value is None or len(value) not in ((16, 24) if kind == b"g" else (16,)):
             continue
-        (globals_ if kind == b"g" else users if kind == b"u" else []).append(value)
+        (globals_ if kind == b"g" else users if kind == b"u" else []).append(value[:16])
     return globals_, users
 
 
