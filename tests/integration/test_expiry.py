@@ -29,14 +29,19 @@ def expired_cookie(r) -> None:
     assert c is not None and c.value == "" and c.get("max-age") == "0", r.describe()
 
 
-def test_activity_keeps_a_session_alive_and_idleness_ends_it(client, login, whoami):
-    cookie = login("alice", path="/short/login")
+def keep_busy(whoami, cookie: str, path: str) -> None:
+    """One request a second for 5 s (longer than the 3 s window): every one served."""
     t0 = time.monotonic()
     seen = []
-    for second in range(1, 6):  # one request a second for 5s: longer than the 3s window
+    for second in range(1, 6):
         _at(t0, second)
-        seen.append((second, whoami(cookie, "/short/app/env.cgi")[0]))
+        seen.append((second, whoami(cookie, path)[0]))
     assert [s for _, s in seen] == [200] * 5, f"kept busy, yet: {seen}"
+
+
+def test_activity_keeps_a_session_alive_and_idleness_ends_it(client, login, whoami):
+    cookie = login("alice", path="/short/login")
+    keep_busy(whoami, cookie, "/short/app/env.cgi")
     last = time.monotonic()
     _at(last, INACTIVITY_S + 1.5)
     r = client.get("/short/app/env.cgi", cookie=cookie)
@@ -78,12 +83,7 @@ def test_a_stricter_inactivity_timeout_holds_on_a_longer_login(client, login, wh
     value enforces it too. A session minted at /login (1h) and used at /short/app (3s): use
     keeps it alive there, 3s of idleness end it there."""
     cookie = login("alice")
-    t0 = time.monotonic()
-    seen = []
-    for second in range(1, 6):  # one request a second for 5s: longer than the 3s window
-        _at(t0, second)
-        seen.append((second, whoami(cookie, "/short/app/env.cgi")[0]))
-    assert [s for _, s in seen] == [200] * 5, f"kept busy, yet: {seen}"
+    keep_busy(whoami, cookie, "/short/app/env.cgi")
     _at(time.monotonic(), INACTIVITY_S + 1.5)
     refused_here_only(client, whoami, cookie, "/short/app/env.cgi")
 
