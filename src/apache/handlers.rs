@@ -156,13 +156,7 @@ pub(super) fn finish_login(
     );
     request.set_cookie(&outcome.set_cookie);
     super::shared_metrics::count(crate::metrics::Counter::LOGIN_OK);
-    match outcome.response {
-        LoginResponse::Redirect(location) => {
-            request.set_header(Headers::Out, "Location", &location);
-            status::SEE_OTHER
-        }
-        LoginResponse::Json(body) => request.respond(status::HTTP_OK, "application/json", &body),
-    }
+    send(request, outcome.response)
 }
 
 /// A login location reached on a valid session, without fresh credentials: the session goes
@@ -180,7 +174,13 @@ fn already_logged_in(request: &mut Request, return_to: Option<String>) -> c_int 
             record.user
         ),
     );
-    match login::respond(return_to, &hints(request), config, record).0 {
+    let (response, _) = login::respond(return_to, &hints(request), config, record);
+    send(request, response)
+}
+
+/// The answer of a login: 303 to where the client goes next, or JSON for XHR clients.
+fn send(request: &mut Request, response: LoginResponse) -> c_int {
+    match response {
         LoginResponse::Redirect(location) => {
             request.set_header(Headers::Out, "Location", &location);
             status::SEE_OTHER
