@@ -7,16 +7,20 @@ use super::hooks::{hints, request_entry, same_site_or_trusted};
 use super::log::Level;
 use super::login_form;
 use super::minting::{self, Refusal};
-use super::request::{Headers, Method, Request};
+use super::request::{BodyError, Headers, Method, Request};
 use super::status;
 use crate::flow::credentials::LoginCredentials;
 use crate::flow::login::{self, LoginRequest, LoginResponse};
+use crate::flow::logout::{Everywhere, Scope};
 use crate::flow::{logout, query, unix_now};
-use crate::web::navigation;
+use crate::metrics::Counter;
+use crate::web::{form, navigation};
 
 const LOGIN_HANDLER: &str = "memsession-login";
 const LOGOUT_HANDLER: &str = "memsession-logout";
 const LOGIN_FORM_HANDLER: &str = "memsession-login-form";
+/// A logout form is a field or two; anything larger is not one.
+const MAX_LOGOUT_FORM_BYTES: usize = 1024;
 
 #[no_mangle]
 pub extern "C" fn memsession_rs_handler(raw: *mut ap::request_rec) -> c_int {
@@ -216,13 +220,32 @@ fn logout_handler(request: &mut Request) -> c_int {
         super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
         return status::FORBIDDEN;
     }
-    let outcome = logout::logout(request.header(Headers::In, c"Cookie"), config, store);
+    // `scope=all` comes only in a POSTed form (a GET, even where allowed, ends one session),
+    // and only past the CSRF check above.
+    let scope =
+        if method == "POST" && form::is_urlencoded(request.header(Headers::In, c"Content-Type")) {
+            match request.read_body(MAX_LOGOUT_FORM_BYTES) {
+                Ok(body) => logout::scope(&body),
+                Err(BodyError::TooLarge) => return status::REQUEST_ENTITY_TOO_LARGE,
+                Err(BodyError::Unreadable) => return status::BAD_REQUEST,
+            }
+        } else {
+            Scope::ThisSession
+        };
+    let cookie_header = request.header(Headers::In, c"Cookie");
+    // Before this session's record is deleted: it says whose sessions to end.
+    let everywhere = (scope == Scope::Everywhere)
+        .then(|| logout::everywhere(cookie_header, config, store, unix_now()));
+    let outcome = logout::logout(cookie_header, config, store);
     no_store(request);
     request.set_cookie(&outcome.expire_cookie);
     let tag = outcome.log_tag.as_deref().unwrap_or("-");
-    super::shared_metrics::count(crate::metrics::Counter::Logout);
+    super::shared_metrics::count(Counter::Logout);
+    if let Some(everywhere) = everywhere {
+        return signed_out_everywhere(request, tag, everywhere, outcome.store_error);
+    }
     if let Some(error) = outcome.store_error {
-        super::shared_metrics::count(crate::metrics::Counter::LogoutStoreError);
+        super::shared_metrics::count(Counter::LogoutStoreError);
         request.log(
             Level::Error,
             format_args!("logout of session {tag}: the store did not delete it ({error}); it ends at its expiry"),
@@ -235,14 +258,120 @@ fn logout_handler(request: &mut Request) -> c_int {
         );
     }
     request.log(Level::Info, format_args!("session {tag} logged out"));
+    logged_out(request, "{\"logged_out\":true}\n")
+}
+
+/// 303 to `MemSessionLogoutRedirect`, or `json` for XHR clients.
+fn logged_out(request: &mut Request, json: &str) -> c_int {
     if navigation::wants_json(&hints(request)) {
-        return request.respond(
-            status::HTTP_OK,
-            "application/json",
-            "{\"logged_out\":true}\n",
-        );
+        return request.respond(status::HTTP_OK, "application/json", json);
     }
+    let Some(config) = request.dir_config() else {
+        return status::INTERNAL_SERVER_ERROR;
+    };
     let target = config.logout_redirect().to_string();
     request.set_header(Headers::Out, "Location", &target);
     status::SEE_OTHER
+}
+
+/// The answer to `scope=all` (this browser's cookie is already expired): done only when the
+/// user's revocation reached every server; a server it missed is named in the log and the
+/// client gets a 503 (trying again completes it), as `memsessionctl revoke-user` exits 2.
+fn signed_out_everywhere(
+    request: &mut Request,
+    tag: &str,
+    everywhere: Everywhere,
+    delete_error: Option<crate::store::client::StoreError>,
+) -> c_int {
+    let Some(store) = request.session_store() else {
+        return status::INTERNAL_SERVER_ERROR;
+    };
+    let servers = store.client().servers();
+    match everywhere {
+        Everywhere::Done { user } => {
+            super::shared_metrics::count(Counter::LogoutEverywhere);
+            request.log(
+                Level::Info,
+                format_args!(
+                    "session {tag} signed out everywhere: every session of user {user:?} ended \
+                     (revoked on all {} servers)",
+                    servers.len()
+                ),
+            );
+            if let Some(error) = delete_error {
+                request.log(
+                    Level::Warning,
+                    format_args!(
+                        "session {tag}: its record was not deleted ({error}); the revocation \
+                         ended it anyway"
+                    ),
+                );
+            }
+            logged_out(request, "{\"logged_out\":true,\"scope\":\"all\"}\n")
+        }
+        Everywhere::Incomplete { user, missed } => {
+            super::shared_metrics::count(Counter::LogoutEverywhereIncomplete);
+            let missed_text: Vec<String> = missed
+                .iter()
+                .map(|(server, error)| match servers.get(*server) {
+                    Some(address) => format!("{address} ({error})"),
+                    None => format!("server {server} ({error})"),
+                })
+                .collect();
+            request.log(
+                Level::Error,
+                format_args!(
+                    "session {tag}: sign-out everywhere of user {user:?} NOT complete: {} of {} \
+                     servers did not take the revocation: {}; sessions stored there live on \
+                     until it is re-run (memsessionctl revoke-user, or the user signs out \
+                     everywhere again)",
+                    missed.len(),
+                    servers.len(),
+                    missed_text.join(", ")
+                ),
+            );
+            unavailable(
+                request,
+                "Logged out of this browser, but the session store did not answer everywhere: \
+                 some of your other sessions may still be active. Please try again in a moment.\n",
+            )
+        }
+        Everywhere::Unavailable(error) => {
+            super::shared_metrics::count(Counter::LogoutEverywhereIncomplete);
+            request.log(
+                Level::Error,
+                format_args!(
+                    "session {tag}: sign-out everywhere failed: the session could not be read \
+                     ({error}); nothing was revoked"
+                ),
+            );
+            unavailable(
+                request,
+                "Logged out of this browser, but the session store is unavailable: your other \
+                 sessions are still active. Please try again in a moment.\n",
+            )
+        }
+        Everywhere::NoSession(reason) => {
+            request.log(
+                Level::Info,
+                format_args!(
+                    "session {tag}: sign-out everywhere refused: no valid session ({reason})"
+                ),
+            );
+            request.respond(
+                status::UNAUTHORIZED,
+                "text/plain; charset=utf-8",
+                "No valid session here: log in to sign out everywhere.\n",
+            )
+        }
+    }
+}
+
+fn unavailable(request: &mut Request, body: &str) -> c_int {
+    request.set_header(Headers::ErrOut, "Retry-After", "5");
+    request.respond(
+        status::SERVICE_UNAVAILABLE,
+        "text/plain; charset=utf-8",
+        body,
+    )
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 pub use crate::web::json::json_string;
 
 /// Changes whenever the layout does.
-pub const LAYOUT_MAGIC: u64 = 0x6d73_6d65_7472_0003;
+pub const LAYOUT_MAGIC: u64 = 0x6d73_6d65_7472_0004;
 
 /// Validation outcomes, named by the stable `reason()` texts of
 /// `flow::authenticate::Refusal` and `session_store::Rejection`, plus `ok`.
@@ -52,22 +52,31 @@ pub enum Counter {
     Validation(usize),
     Logout,
     LogoutStoreError,
+    /// `memsession-logout` with `scope=all` ended every session of a user on every server.
+    LogoutEverywhere,
+    /// `scope=all` could not reach every server (503; re-run).
+    LogoutEverywhereIncomplete,
     CsrfRefused,
     /// `MemSession On` issued a session after another auth module succeeded.
     SessionIssued,
     SessionIssueFailed,
+    /// `MemSession On` issued no session: the user's `MemSessionMintLimit` was spent.
+    SessionMintLimited,
     StoreRoundTrip,
     StoreTimeout,
     StoreError,
     BreakerOpened,
 }
 
-const SIMPLE: [Counter; 9] = [
+const SIMPLE: [Counter; 12] = [
     Counter::Logout,
     Counter::LogoutStoreError,
+    Counter::LogoutEverywhere,
+    Counter::LogoutEverywhereIncomplete,
     Counter::CsrfRefused,
     Counter::SessionIssued,
     Counter::SessionIssueFailed,
+    Counter::SessionMintLimited,
     Counter::StoreRoundTrip,
     Counter::StoreTimeout,
     Counter::StoreError,
@@ -166,9 +175,12 @@ impl<'a> Metrics<'a> {
             validations: std::array::from_fn(|i| self.get(Counter::Validation(i))),
             logouts: self.get(Counter::Logout),
             logout_store_errors: self.get(Counter::LogoutStoreError),
+            logouts_everywhere: self.get(Counter::LogoutEverywhere),
+            logouts_everywhere_incomplete: self.get(Counter::LogoutEverywhereIncomplete),
             csrf_refused: self.get(Counter::CsrfRefused),
             sessions_issued: self.get(Counter::SessionIssued),
             session_issue_failed: self.get(Counter::SessionIssueFailed),
+            sessions_mint_limited: self.get(Counter::SessionMintLimited),
             store_round_trips: self.get(Counter::StoreRoundTrip),
             store_timeouts: self.get(Counter::StoreTimeout),
             store_errors: self.get(Counter::StoreError),
@@ -186,9 +198,12 @@ pub struct Snapshot {
     pub validations: [u64; VALIDATION_OUTCOMES.len()],
     pub logouts: u64,
     pub logout_store_errors: u64,
+    pub logouts_everywhere: u64,
+    pub logouts_everywhere_incomplete: u64,
     pub csrf_refused: u64,
     pub sessions_issued: u64,
     pub session_issue_failed: u64,
+    pub sessions_mint_limited: u64,
     pub store_round_trips: u64,
     pub store_timeouts: u64,
     pub store_errors: u64,
@@ -306,6 +321,16 @@ pub fn render_prometheus(snapshot: &Snapshot, servers: &[ServerReport]) -> Strin
             snapshot.logout_store_errors,
         ),
         (
+            "memsession_logouts_everywhere_total",
+            "Sign-outs everywhere (memsession-logout, scope=all): every session of a user ended.",
+            snapshot.logouts_everywhere,
+        ),
+        (
+            "memsession_logouts_everywhere_incomplete_total",
+            "Sign-outs everywhere that missed a memcached server (answered 503).",
+            snapshot.logouts_everywhere_incomplete,
+        ),
+        (
             "memsession_csrf_refusals_total",
             "Unsafe requests refused by MemSessionCSRFCheck (403).",
             snapshot.csrf_refused,
@@ -319,6 +344,12 @@ pub fn render_prometheus(snapshot: &Snapshot, servers: &[ServerReport]) -> Strin
             "memsession_session_issue_failures_total",
             "MemSession On could not issue a session (store unavailable).",
             snapshot.session_issue_failed,
+        ),
+        (
+            "memsession_sessions_mint_limited_total",
+            "Requests MemSession On authenticated without issuing a session: the user's \
+             MemSessionMintLimit was spent (a client that ignores cookies).",
+            snapshot.sessions_mint_limited,
         ),
         (
             "memsession_store_round_trips_total",
@@ -509,7 +540,9 @@ pub fn render_json(snapshot: &Snapshot, servers: &[ServerReport]) -> String {
     let servers: Vec<String> = servers.iter().map(server_json).collect();
     format!(
         "{{\"logins\":{},\"validations\":{},\"logouts\":{},\"logout_store_errors\":{},\
+         \"logouts_everywhere\":{},\"logouts_everywhere_incomplete\":{},\
          \"csrf_refusals\":{},\"sessions_issued\":{},\"session_issue_failures\":{},\
+         \"sessions_mint_limited\":{},\
          \"store\":{{\"round_trips\":{},\"timeouts\":{},\"errors\":{},\"breaker_opens\":{},\
          \"round_trip_seconds\":{{\"buckets\":{{{}}},\"sum\":{},\"count\":{}}}}},\
          \"memcached\":[{}]}}\n",
@@ -517,9 +550,12 @@ pub fn render_json(snapshot: &Snapshot, servers: &[ServerReport]) -> String {
         object(&VALIDATION_OUTCOMES, &snapshot.validations),
         snapshot.logouts,
         snapshot.logout_store_errors,
+        snapshot.logouts_everywhere,
+        snapshot.logouts_everywhere_incomplete,
         snapshot.csrf_refused,
         snapshot.sessions_issued,
         snapshot.session_issue_failed,
+        snapshot.sessions_mint_limited,
         snapshot.store_round_trips,
         snapshot.store_timeouts,
         snapshot.store_errors,
