@@ -109,6 +109,8 @@ static const command_rec memsession_directives[] = {
               "failed password logins per client address per window, or Off"),
     ADMIN_TAKE1("MemSessionLoginLimitWindow",
               "how long a failed password login counts against its budgets (e.g. 10m)"),
+    ADMIN_TAKE1("MemSessionMintLimit",
+              "sessions MemSession On may issue per user per minute, or Off"),
     {NULL}
 };
 

@@ -272,6 +272,11 @@ fn issue_session(request: &mut Request, config: &DirConfig) {
         return;
     };
     let auth_type = request.authenticated_type().unwrap_or("unknown");
+    if !super::login_budget::admit_mint(request, config, user) {
+        // Served on its own credentials; the auth module's credential copy still goes.
+        delegation::discard_login_credentials(request);
+        return;
+    }
     let credentials = delegation::login_credentials(request);
     let new = NewSession {
         user: user.to_string(),

@@ -1,5 +1,5 @@
-//! The guessing budgets of `memsession-login-form` (`MemSessionLoginLimit*`), applied to a
-//! request: the logic is `flow::login_budget`; this gathers the request's facts, answers a
+//! The guessing budgets of `memsession-login-form` (`MemSessionLoginLimit*`) and the bound
+//! on sessions `MemSession On` mints (`MemSessionMintLimit`), applied to a request: the logic is `flow::login_budget`; this gathers the request's facts, answers a
 //! spent budget with 429 and logs each refusal in the one stable format the shipped fail2ban
 //! filter (`apache-conf/fail2ban/`) reads.
 use std::ffi::c_int;
@@ -10,6 +10,7 @@ use super::request::{Headers, Request};
 use super::status;
 use crate::config::dir::DirConfig;
 use crate::flow::login_budget::{self, Reservation};
+use crate::flow::mint_limit::{self, Verdict};
 use crate::metrics::Counter;
 use crate::web::navigation;
 
@@ -106,5 +107,50 @@ fn too_many(request: &mut Request) -> c_int {
             "text/plain; charset=utf-8",
             "Too many failed logins; try again later.\n",
         )
+    }
+}
+
+/// `MemSessionMintLimit`: whether `MemSession On` may mint one more session for `user` here.
+/// Past the bound (or with a store that cannot count) the request is served on the
+/// credentials it came with, without a session: logged at warning level once per user and
+/// window (a client that ignores cookies repeats it on every request), counted every time.
+pub(super) fn admit_mint(request: &Request, config: &DirConfig, user: &str) -> bool {
+    let Some(limit) = config.mint_limit() else {
+        return true;
+    };
+    let Some(deriver) = request.session_store().and_then(|s| s.derivers().next()) else {
+        return false;
+    };
+    let Some(store) = request.session_store() else {
+        return false;
+    };
+    let key = mint_limit::key(|m| deriver.login_budget_key(m), user);
+    match mint_limit::check(store.client(), &key, limit) {
+        Ok(Verdict::Mint) => true,
+        Ok(Verdict::Limited { first, retry_after }) => {
+            super::shared_metrics::count(Counter::SessionMintLimited);
+            request.log(
+                if first { Level::Warning } else { Level::Debug },
+                format_args!(
+                    "MemSession On: no session issued for user {user:?}: {limit} sessions were \
+                     issued for this user in the last {}s (MemSessionMintLimit {limit}; a client \
+                     that does not return the cookie?); the request is served on its own \
+                     credentials; sessions again in {retry_after}s",
+                    mint_limit::WINDOW.as_secs()
+                ),
+            );
+            false
+        }
+        Err(error) => {
+            super::shared_metrics::count(Counter::SessionIssueFailed);
+            request.log(
+                Level::Error,
+                format_args!(
+                    "MemSession On: no session issued for user {user:?}: the session store \
+                     cannot count the sessions issued (MemSessionMintLimit): {error}"
+                ),
+            );
+            false
+        }
     }
 }

@@ -9,6 +9,7 @@ use super::duration::parse_duration;
 use super::values::{self, Unauthenticated};
 use super::{directive_error, inherit};
 use crate::flow::login_budget::{self, Limits};
+use crate::flow::mint_limit;
 use crate::web::cookie::SameSite;
 
 pub const DEFAULT_COOKIE_NAME: &str = "memsession";
@@ -54,6 +55,8 @@ pub struct DirConfig {
     pub login_limit_user: Option<Option<u32>>,
     pub login_limit_address: Option<Option<u32>>,
     pub login_limit_window: Option<Duration>,
+    /// Sessions `MemSession On` may mint per user per minute; `Some(None)`: an explicit `Off`.
+    pub mint_limit: Option<Option<u32>>,
 }
 
 /// The most failures a login budget may allow per window.
@@ -61,6 +64,11 @@ const MAX_LOGIN_LIMIT: u32 = 100_000;
 
 /// `Off`, or a number of failed logins per window.
 fn parse_login_limit(directive: &str, arg: &str) -> Result<Option<u32>, String> {
+    parse_limit(directive, arg, "failed logins")
+}
+
+/// `Off`, or a number of `what` from 1 to [`MAX_LOGIN_LIMIT`].
+fn parse_limit(directive: &str, arg: &str, what: &str) -> Result<Option<u32>, String> {
     if arg.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
@@ -68,7 +76,7 @@ fn parse_login_limit(directive: &str, arg: &str) -> Result<Option<u32>, String> 
         Ok(n) if (1..=MAX_LOGIN_LIMIT).contains(&n) => Ok(Some(n)),
         _ => Err(directive_error(
             directive,
-            format!("'{arg}' is not Off or a number of failed logins from 1 to {MAX_LOGIN_LIMIT}"),
+            format!("'{arg}' is not Off or a number of {what} from 1 to {MAX_LOGIN_LIMIT}"),
         )),
     }
 }
@@ -166,6 +174,9 @@ impl DirConfig {
                 }
                 self.login_limit_window = Some(window)
             }
+            "MemSessionMintLimit" => {
+                self.mint_limit = Some(parse_limit(directive, arg, "sessions per minute")?)
+            }
             _ => return Err(directive_error(directive, "is not a directory directive")),
         }
         Ok(())
@@ -208,6 +219,7 @@ impl DirConfig {
             login_limit_user: inherit(&inner.login_limit_user, &self.login_limit_user),
             login_limit_address: inherit(&inner.login_limit_address, &self.login_limit_address),
             login_limit_window: inherit(&inner.login_limit_window, &self.login_limit_window),
+            mint_limit: inherit(&inner.mint_limit, &self.mint_limit),
         }
     }
 
@@ -301,6 +313,12 @@ impl DirConfig {
     pub fn extend(&self) -> bool {
         self.extend.unwrap_or(true)
     }
+    /// Sessions `MemSession On` may mint per user per [`mint_limit::WINDOW`] here (`None`:
+    /// unbounded).
+    pub fn mint_limit(&self) -> Option<u32> {
+        self.mint_limit
+            .unwrap_or(Some(mint_limit::DEFAULT_PER_USER))
+    }
     /// The password-guessing budgets of `memsession-login-form` here.
     pub fn login_limits(&self) -> Limits {
         Limits {
@@ -382,6 +400,7 @@ mod tests {
                 window: Duration::from_secs(600)
             }
         );
+        assert_eq!(config.mint_limit(), Some(10));
     }
 
     #[test]
@@ -460,6 +479,9 @@ mod tests {
             }),
             ("MemSessionLoginLimitWindow", "1h", "30s", |c| {
                 format!("{:?}", c.login_limits().window)
+            }),
+            ("MemSessionMintLimit", "3", "Off", |c| {
+                format!("{:?}", c.mint_limit())
             }),
         ];
         for (directive, outer_value, inner_value, reading) in cases {
@@ -542,6 +564,9 @@ mod tests {
             ("MemSessionLoginLimitWindow", "0"),
             ("MemSessionLoginLimitWindow", "2d"),
             ("MemSessionLoginLimitWindow", "soon"),
+            ("MemSessionMintLimit", "0"),
+            ("MemSessionMintLimit", "ten"),
+            ("MemSessionMintLimit", "100001"),
         ] {
             let error = DirConfig::default().set(directive, arg).unwrap_err();
             assert!(error.starts_with(directive), "{error}");

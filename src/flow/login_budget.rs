@@ -138,6 +138,35 @@ impl Counters for StoreClient {
     }
 }
 
+/// One step of a fixed-window counter kept in the store: counts this event (a missing
+/// counter starts at 1 and lives `ttl` seconds, which no later step changes) and says whether
+/// it went past `limit`, and how long until the window ends. Shared by the login budgets and
+/// by `flow::mint_limit`.
+pub fn count<C: Counters>(
+    counters: &C,
+    key: &str,
+    limit: u32,
+    ttl: u64,
+) -> Result<Counted, C::Error> {
+    let counted = counters.up(key, ttl)?;
+    Ok(Counted {
+        value: counted.value,
+        over: counted.value > u64::from(limit),
+        retry_after: counted.ttl.unwrap_or(ttl).clamp(1, ttl.max(1)),
+    })
+}
+
+/// What [`count`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counted {
+    /// Events counted in this window, this one included.
+    pub value: u64,
+    /// This event went past the limit.
+    pub over: bool,
+    /// Seconds until the window ends (at least 1).
+    pub retry_after: u64,
+}
+
 /// An attempt refused because a budget is spent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -193,7 +222,7 @@ pub fn reserve<C: Counters>(
     ];
     for (scope, key, limit) in budgets {
         let Some(limit) = limit else { continue };
-        let counted = match counters.up(key, ttl) {
+        let counted = match count(counters, key, limit, ttl) {
             Ok(counted) => counted,
             Err(error) => {
                 let _ = taken.give_back(counters);
@@ -201,13 +230,12 @@ pub fn reserve<C: Counters>(
             }
         };
         taken.taken.push(key.clone());
-        if counted.value > u64::from(limit) {
+        if counted.over {
             let _ = taken.give_back(counters);
-            let retry_after = counted.ttl.unwrap_or(ttl).clamp(1, ttl);
             return Ok(Err(Refusal {
                 scope,
                 limit,
-                retry_after,
+                retry_after: counted.retry_after,
             }));
         }
     }
@@ -215,25 +243,25 @@ pub fn reserve<C: Counters>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::cell::RefCell;
     use std::collections::HashMap;
 
     /// Counters in a map, with a clock for their windows.
     #[derive(Default)]
-    struct Memory {
+    pub(crate) struct Memory {
         counters: RefCell<HashMap<String, (u64, u64)>>,
         now: RefCell<u64>,
-        fail: RefCell<bool>,
+        pub(crate) fail: RefCell<bool>,
     }
 
     impl Memory {
-        fn value(&self, key: &str) -> u64 {
+        pub(crate) fn value(&self, key: &str) -> u64 {
             self.expire();
             self.counters.borrow().get(key).map_or(0, |c| c.0)
         }
-        fn advance(&self, secs: u64) {
+        pub(crate) fn advance(&self, secs: u64) {
             *self.now.borrow_mut() += secs;
         }
         fn expire(&self) {

@@ -7,6 +7,7 @@ pub mod login;
 pub mod login_budget;
 pub mod login_timing;
 pub mod logout;
+pub mod mint_limit;
 pub mod query;
 
 use std::time::{SystemTime, UNIX_EPOCH};
