@@ -9,6 +9,7 @@ use std::ptr;
 
 use super::bindings::krb5 as k5;
 use crate::krb5::ccache;
+use crate::secret::CSecret;
 
 /// A verified TGT.
 pub struct Tgt {
@@ -49,7 +50,8 @@ pub fn obtain_tgt(
     let client = context.parse_principal(principal)?;
     let mut creds = Creds::new(&context);
     let options = InitCredsOptions::new(&context)?;
-    let secret = Secret::new(password)
+    // The password as libkrb5 takes it (NUL-terminated), wiped once used.
+    let secret = CSecret::new(password)
         .ok_or_else(|| Failure::Refused("the password holds a NUL character".into()))?;
     // SAFETY: every pointer is a live handle owned by a guard above; no prompter, so libkrb5
     // never asks anything (an expired password is an error, not a change dialog).
@@ -355,33 +357,5 @@ impl Drop for Keytab<'_> {
     fn drop(&mut self) {
         // SAFETY: owned by this guard alone.
         unsafe { k5::krb5_kt_close(self.context.raw, self.raw) };
-    }
-}
-
-/// The password as libkrb5 takes it (NUL-terminated), overwritten once it has been used.
-struct Secret(Vec<u8>);
-
-impl Secret {
-    fn new(password: &str) -> Option<Secret> {
-        if password.contains('\0') {
-            return None;
-        }
-        let mut bytes = Vec::with_capacity(password.len() + 1);
-        bytes.extend_from_slice(password.as_bytes());
-        bytes.push(0);
-        Some(Secret(bytes))
-    }
-
-    fn as_ptr(&self) -> *const c_char {
-        self.0.as_ptr().cast()
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        for byte in self.0.iter_mut() {
-            // SAFETY: a valid, exclusively borrowed byte; volatile so the wipe is not elided.
-            unsafe { ptr::write_volatile(byte, 0) };
-        }
     }
 }

@@ -58,16 +58,19 @@ pub fn handle(request: &mut Request) -> c_int {
         super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
         return status::FORBIDDEN;
     }
-    let body = match request.read_body(MAX_FORM_BYTES) {
+    let mut body = match request.read_body(MAX_FORM_BYTES) {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return status::REQUEST_ENTITY_TOO_LARGE,
         Err(BodyError::Unreadable) => return status::BAD_REQUEST,
     };
-    let (Some(user), Some(password)) = (form::field(&body, "user"), form::field(&body, "password"))
-    else {
+    // The body is wiped as its fields are taken; the password's own copy when it is dropped
+    // at the end of this handler (and every copy made to check it, once the check is done).
+    let [user, password, return_to] = form::take_fields(&mut body, ["user", "password", "return"]);
+    let (Some(user), Some(password)) = (user, password) else {
         return status::BAD_REQUEST;
     };
-    let return_to = form::field(&body, "return").or_else(|| {
+    let user = user.to_string();
+    let return_to = return_to.map(|r| r.to_string()).or_else(|| {
         request
             .args()
             .and_then(|args| query::parameter(args, "return"))

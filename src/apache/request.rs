@@ -10,6 +10,7 @@ use super::log::{self, Level};
 use super::pool::{self, Pool};
 use super::server_state::ServerState;
 use crate::config::DirConfig;
+use crate::secret::{CSecret, Zeroize, Zeroizing};
 use crate::session_store::{SessionStore, ValidRecord};
 
 pub struct Request<'r> {
@@ -410,8 +411,22 @@ impl<'r> Request<'r> {
         url.unwrap_or("").to_string()
     }
 
-    /// Reads the request body, refusing more than `limit` bytes.
-    pub fn read_body(&mut self, limit: usize) -> Result<Vec<u8>, BodyError> {
+    /// Reads the request body, refusing more than `limit` bytes. The body may hold a password:
+    /// it is read into a buffer of `limit` bytes made up front (never reallocated, which would
+    /// leave a copy in freed memory) that is wiped when dropped, through a stack buffer wiped
+    /// before returning.
+    pub fn read_body(&mut self, limit: usize) -> Result<Zeroizing<Vec<u8>>, BodyError> {
+        let mut buffer = [0u8; 4096];
+        let body = self.read_body_through(limit, &mut buffer);
+        buffer.zeroize();
+        body
+    }
+
+    fn read_body_through(
+        &mut self,
+        limit: usize,
+        buffer: &mut [u8],
+    ) -> Result<Zeroizing<Vec<u8>>, BodyError> {
         // SAFETY: the standard client-block sequence on the live request; the buffer
         // outlives each call and its length is passed with it.
         unsafe {
@@ -420,11 +435,10 @@ impl<'r> Request<'r> {
             if setup != ap::OK as c_int {
                 return Err(BodyError::Unreadable);
             }
-            let mut body = Vec::new();
+            let mut body = Zeroizing::new(Vec::with_capacity(limit));
             if ap::ap_should_client_block(self.as_ptr()) == 0 {
                 return Ok(body);
             }
-            let mut buffer = [0u8; 4096];
             loop {
                 let read = ap::ap_get_client_block(
                     self.as_ptr(),
@@ -448,7 +462,8 @@ impl<'r> Request<'r> {
 
     /// Asks an Apache authn provider (`file`, `ldap`, an alias...) about a password.
     pub fn check_password(&mut self, provider: &str, user: &str, password: &str) -> PasswordCheck {
-        let (Ok(user), Ok(password)) = (CString::new(user), CString::new(password)) else {
+        // The provider's copy of the password is wiped when this returns.
+        let (Ok(user), Some(password)) = (CString::new(user), CSecret::new(password)) else {
             return PasswordCheck::Denied;
         };
         // Provider names are checked at config time (no NUL); the pool copy outlives the call.
@@ -476,7 +491,7 @@ impl<'r> Request<'r> {
     /// `apr_password_validate`: bcrypt, MD5, SHA1, crypt). The result is not needed: it is the
     /// work that matters (the dummy check for unknown users).
     pub fn verify_against(password: &str, hash: &str) -> bool {
-        let (Ok(password), Ok(hash)) = (CString::new(password), CString::new(hash)) else {
+        let (Some(password), Ok(hash)) = (CSecret::new(password), CString::new(hash)) else {
             return false;
         };
         // SAFETY: two NUL-terminated strings that outlive the call; APR allocates nothing we
