@@ -17,6 +17,9 @@ packages="$packages chromium firefox-esr"
 packages="$packages debhelper build-essential lintian"
 # The shipped fail2ban filter (apache-conf/fail2ban/) is tested with fail2ban-regex.
 packages="$packages fail2ban"
+# Canonical names through mod_authnz_ldap (tests/integration/test_login_ldap.py): a throwaway
+# OpenLDAP directory, filled with ldapadd.
+packages="$packages slapd ldap-utils"
 # command that proves each package is there
 need() {
     case "$1" in
@@ -38,6 +41,8 @@ need() {
         build-essential) dpkg-query -W -f '${Status}' build-essential 2>/dev/null | grep -q 'ok installed' ;;
         lintian) command -v lintian >/dev/null ;;
         fail2ban) command -v fail2ban-regex >/dev/null ;;
+        slapd) test -x /usr/sbin/slapd && test -f /etc/ldap/schema/inetorgperson.schema ;;
+        ldap-utils) command -v ldapadd >/dev/null && command -v ldapsearch >/dev/null ;;
     esac
 }
 

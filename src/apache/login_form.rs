@@ -86,9 +86,11 @@ pub fn handle(request: &mut Request) -> c_int {
         Ok(Verdict::Refused("empty user or password".to_string()))
     } else {
         match check(request, &config.password_providers(), &user, &password) {
-            Ok(Some(true)) => Ok(Verdict::Granted(user.clone(), LoginCredentials::default())),
-            Ok(Some(false)) => Ok(Verdict::Refused("wrong password".to_string())),
-            Ok(None) => match config.kerberos_realm() {
+            Ok(ProviderAnswer::Granted(name)) => {
+                Ok(Verdict::Granted(name, LoginCredentials::default()))
+            }
+            Ok(ProviderAnswer::Denied) => Ok(Verdict::Refused("wrong password".to_string())),
+            Ok(ProviderAnswer::Unknown) => match config.kerberos_realm() {
                 Some(realm) => kerberos(request, realm, config.kerberos_keytab(), &user, &password),
                 None => Ok(Verdict::Refused("unknown user".to_string())),
             },
@@ -98,10 +100,20 @@ pub fn handle(request: &mut Request) -> c_int {
     match verdict {
         Ok(Verdict::Granted(name, credentials)) => {
             login_budget::give_back(request, reservation);
+            if name != user {
+                request.log(
+                    Level::Debug,
+                    format_args!(
+                        "memsession-login-form: {user:?} logged in as {name:?}, the name the \
+                         provider or KDC settled on"
+                    ),
+                );
+            }
             request.set_user(&name, AUTH_TYPE);
             finish_login(request, &name, AUTH_TYPE, return_to, credentials)
         }
         Ok(Verdict::Refused(why)) => {
+            request.clear_user();
             if let Some(reservation) = reservation {
                 reservation.keep();
             }
@@ -115,11 +127,24 @@ pub fn handle(request: &mut Request) -> c_int {
             refuse(request)
         }
         Err(code) => {
+            request.clear_user();
             // No verdict on the password (a KDC or provider failure): not a guess.
             login_budget::give_back(request, reservation);
             code
         }
     }
+}
+
+/// What the authn providers said about a user and password.
+enum ProviderAnswer {
+    /// Right password. The name is the one the provider settled on: `r->user` after it said
+    /// yes (mod_authnz_ldap sets it from `AuthLDAPRemoteUserAttribute`, or to the DN with
+    /// `AuthLDAPRemoteUserIsDN On`), so `ALICE` and `alice` are one person with one revocation
+    /// epoch; the name as typed when the provider left it alone.
+    Granted(String),
+    Denied,
+    /// No provider knows the user.
+    Unknown,
 }
 
 enum Verdict {
@@ -130,8 +155,9 @@ enum Verdict {
 }
 
 /// Asks each provider in turn, moving on only when one does not know the user (as
-/// mod_auth_basic does): `None` when none knows the user. `Err` carries the status for a
-/// configuration or provider failure. A user no provider knows costs a dummy bcrypt check of
+/// mod_auth_basic does), with `r->user` set to the name as typed before each asks (as
+/// mod_auth_basic sets it), so the name a provider settles on is read back from it. `Err`
+/// carries the status for a configuration or provider failure. A user no provider knows costs a dummy bcrypt check of
 /// the cost known users' checks take here (see `flow::login_timing`), so the time of the 401
 /// does not say whether the account exists.
 fn check(
@@ -139,20 +165,25 @@ fn check(
     providers: &[&str],
     user: &str,
     password: &str,
-) -> Result<Option<bool>, c_int> {
+) -> Result<ProviderAnswer, c_int> {
     let timing = super::shared_metrics::login_timing();
     let (known, dummy) = (timing.known_check(), timing.dummy());
     for provider in providers {
         let started = Instant::now();
+        request.set_user(user, AUTH_TYPE);
         match request.check_password(provider, user, password) {
             PasswordCheck::Granted => {
                 known.observe(started.elapsed());
-                return Ok(Some(true));
+                let settled = request
+                    .user()
+                    .filter(|name| !name.is_empty())
+                    .unwrap_or(user);
+                return Ok(ProviderAnswer::Granted(settled.to_string()));
             }
             PasswordCheck::UnknownUser => continue,
             PasswordCheck::Denied => {
                 known.observe(started.elapsed());
-                return Ok(Some(false));
+                return Ok(ProviderAnswer::Denied);
             }
             PasswordCheck::ProviderError => {
                 request.log(
@@ -182,7 +213,7 @@ fn check(
             dummy.observe(cost, started.elapsed(), known.get());
         }
     }
-    Ok(None)
+    Ok(ProviderAnswer::Unknown)
 }
 
 /// A TGT for the user from `realm`'s KDC, verified with the keytab: the session is named

@@ -162,6 +162,12 @@ impl<'r> Request<'r> {
         }
     }
 
+    /// No user: a refused login leaves none behind (an error document would inherit it).
+    pub fn clear_user(&mut self) {
+        // SAFETY: a plain field of the live request; NULL is what httpd starts with.
+        unsafe { self.raw.as_mut().user = std::ptr::null_mut() }
+    }
+
     /// The directory of a `.htaccess` file that applied to this request and may have changed
     /// its authentication or handler (AllowOverride AuthConfig or FileInfo, or an
     /// AllowOverrideList), if any. httpd keeps every `.htaccess` it parsed for the request

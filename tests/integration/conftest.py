@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import components as comp  # noqa: E402
 from harness import kdc  # noqa: E402
+from harness import ldap  # noqa: E402
 from harness import site  # noqa: E402
 from harness.backend import EchoBackend  # noqa: E402
 from harness.derivation import record_key  # noqa: E402
@@ -68,6 +69,7 @@ def pytest_sessionstart(session):
     found, problems = comp.resolve()
     if found is not None and not found.harness_only:
         problems += kdc.missing(found.modules_dir)
+        problems += ldap.missing(found.modules_dir)
     if problems:
         ci = " (CI=true: a missing component fails the run)" if comp.truthy(os.environ.get("CI")) else ""
         msg = "mod_auth_memsession integration tests cannot run" + ci + ":\n  - " + "\n  - ".join(problems)
