@@ -19,8 +19,9 @@ use crate::web::{form, navigation};
 const LOGIN_HANDLER: &str = "memsession-login";
 const LOGOUT_HANDLER: &str = "memsession-logout";
 const LOGIN_FORM_HANDLER: &str = "memsession-login-form";
-/// A logout form is a field or two; anything larger is not one.
-const MAX_LOGOUT_FORM_BYTES: usize = 1024;
+/// A logout form is a field or two (and perhaps an application's own CSRF token); anything
+/// larger is not one.
+const MAX_LOGOUT_FORM_BYTES: usize = 8 * 1024;
 
 #[no_mangle]
 pub extern "C" fn memsession_rs_handler(raw: *mut ap::request_rec) -> c_int {

@@ -5,6 +5,7 @@ does it; a revocation that missed a server of a farm is a 503 naming it in the l
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -25,6 +26,10 @@ def _everywhere(client, cookie, path="/logout", body=b"scope=all", **headers):
     return client.post(path, cookie=cookie, body=body, headers={k: v for k, v in h.items() if v})
 
 
+def _status(client) -> dict:
+    return json.loads(client.get("/memsession-status?format=json").text)
+
+
 def _expired(r):
     c = r.cookie("memsession")
     assert c is not None and c.value == "" and c.get("max-age") == "0", \
@@ -37,8 +42,10 @@ def test_scope_all_ends_every_session_of_the_user_and_no_other(client, login, wh
         assert whoami(cookie)[0] == 200
     epoch_before = store.get(user_epoch_key("alice"))
     assert epoch_before is not None
+    counted = _status(client)["logouts_everywhere"]
     r = _everywhere(client, first)
     assert r.status == 303, r.describe()
+    assert _status(client)["logouts_everywhere"] == counted + 1
     assert location_path(r, client.origin) == "/bye"
     _expired(r)
     assert whoami(first)[0] == 401
