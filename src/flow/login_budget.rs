@@ -71,13 +71,17 @@ impl Scope {
     }
 }
 
-/// The name a user's budget is kept under: lowercased, and for a Kerberos login without the
-/// realm when it is the configured one (`alice`, `ALICE` and `alice@EXAMPLE.COM` share one
-/// budget, so respelling a name buys no guesses; case-insensitive directories are the norm).
+/// The name a user's budget is kept under: lowercased, white space trimmed and each run of it
+/// made one space, and for a Kerberos login without the realm when it is the configured one
+/// (`alice`, `ALICE`, ` alice  ` and `alice@EXAMPLE.COM` share one budget, so respelling a name
+/// buys no guesses: directories match names without regard to case and to insignificant
+/// spaces — LDAP's caseIgnoreMatch, RFC 4518 — and would check each spelling against the one
+/// account).
 pub fn budget_user(user: &str, realm: Option<&str>) -> String {
+    let user = user.split_whitespace().collect::<Vec<_>>().join(" ");
     let name = match (realm, user.rfind('@')) {
         (Some(realm), Some(at)) if user[at + 1..].eq_ignore_ascii_case(realm) => &user[..at],
-        _ => user,
+        _ => user.as_str(),
     };
     name.to_lowercase()
 }
@@ -452,6 +456,14 @@ pub(crate) mod tests {
     #[test]
     fn budgets_ignore_spelling() {
         assert_eq!(budget_user("ALICE", None), "alice");
+        for spaced in [" alice", "alice ", "\tALICE\n", " Alice  "] {
+            assert_eq!(budget_user(spaced, None), "alice", "{spaced:?}");
+        }
+        assert_eq!(budget_user("Jane  van\tDoe", None), "jane van doe");
+        assert_eq!(
+            budget_user(" alice@EXAMPLE.COM ", Some("EXAMPLE.COM")),
+            "alice"
+        );
         assert_eq!(
             budget_user("alice@example.com", Some("EXAMPLE.COM")),
             "alice"

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness import ctl, ldap
+from harness.http import Client
 
 pytestmark = pytest.mark.module
 
@@ -35,7 +36,7 @@ def directory(paths):
         server.stop()
 
 
-def ldap_node(another_httpd, components, directory, prefix: str, naming: str):
+def ldap_node(another_httpd, components, directory, prefix: str, naming: str, limits: str = ""):
     m = components.modules_dir
     return another_httpd(key_prefix=prefix, extra_conf=f"""
 LoadModule ldap_module {m}/mod_ldap.so
@@ -45,15 +46,16 @@ LoadModule authnz_ldap_module {m}/mod_authnz_ldap.so
     MemSessionPasswordProvider ldap
     AuthLDAPURL "{directory.url}/{ldap.PEOPLE}?uid?one?(objectClass=inetOrgPerson)"
     {naming}
+    {limits}
     MemSessionCookieSecure Off
 </Location>
 """)
 
 
-def form_login(node, user: str, password: str = PASSWORD):
+def form_login(node, user: str, password: str = PASSWORD, source: str | None = None):
+    client = node.client if source is None else Client("127.0.0.1", node.port, source=source)
     body = urllib.parse.urlencode({"user": user, "password": password}).encode()
-    return node.client.post("/ldap-login", body=body,
-                            headers={**FORM, "Origin": node.client.origin})
+    return client.post("/ldap-login", body=body, headers={**FORM, "Origin": client.origin})
 
 
 def session_of(node, user: str) -> str:
@@ -105,3 +107,25 @@ def test_a_wrong_password_or_an_unknown_name_is_the_same_401(another_httpd, comp
         assert r.status == 401, r.describe()
         assert r.cookie("memsession") is None, r.describe()
         assert r.text == "Login failed.\n", r.describe()
+
+
+def test_spellings_the_directory_takes_for_one_user_share_one_guessing_budget(
+        another_httpd, components, directory):
+    """The directory matches uid without regard to case and to insignificant spaces (RFC 4518):
+    ` alice`, `alice ` and `ALICE  ` are alice to it. Were the budget kept per spelling, each
+    would buy a fresh budget of guesses against one account (and towards the directory's own
+    lockout). After the 2 failures one address may spend of MemSessionLoginLimitUser 4, every
+    such spelling from that address is refused before the directory is asked."""
+    node = ldap_node(another_httpd, components, directory, f"ldapbudget{os.getpid()}:",
+                     "AuthLDAPRemoteUserAttribute uid",
+                     "MemSessionLoginLimitUser 4\n    MemSessionLoginLimitAddress Off\n"
+                     "    MemSessionLoginLimitWindow 60s")
+    source = "127.0.0.9"
+    r = form_login(node, " alice ", source=source)
+    assert r.status == 303, f"the directory takes ' alice ' as alice:\n{r.describe()}"
+    assert remote_user(node, r.cookie("memsession").value) == "alice"
+    for _ in range(2):
+        assert form_login(node, "alice", "wrong", source=source).status == 401
+    for spelling in ("alice", " alice", "alice ", "ALICE  ", "Alice\t"):
+        r = form_login(node, spelling, "wrong", source=source)
+        assert r.status == 429, f"{spelling!r} got a budget of its own:\n{r.describe()}"
