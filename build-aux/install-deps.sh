@@ -17,6 +17,8 @@ packages="$packages chromium firefox-esr"
 packages="$packages debhelper build-essential lintian"
 # The shipped fail2ban filter (apache-conf/fail2ban/) is tested with fail2ban-regex.
 packages="$packages fail2ban"
+# memcached over TLS: tests/tls/make-certs.sh makes the test certificates.
+packages="$packages openssl"
 # command that proves each package is there
 need() {
     case "$1" in
@@ -38,6 +40,7 @@ need() {
         build-essential) dpkg-query -W -f '${Status}' build-essential 2>/dev/null | grep -q 'ok installed' ;;
         lintian) command -v lintian >/dev/null ;;
         fail2ban) command -v fail2ban-regex >/dev/null ;;
+        openssl) command -v openssl >/dev/null ;;
     esac
 }
 

@@ -34,6 +34,7 @@ use crate::session_store::{GlobalCopy, Policy, SessionStore, BEHIND_GRACE};
 use crate::store::address::ServerAddress;
 use crate::store::breaker::BreakerState;
 use crate::store::client::{StoreClient, StoreError};
+use crate::store::transport::Transport;
 use apache_config::{Known, Scope};
 
 pub const EXIT_OK: i32 = 0;
@@ -279,6 +280,8 @@ pub struct Target {
     pub prefix: String,
     pub secrets: Secrets,
     pub timeout: Duration,
+    /// TLS and authentication for TCP servers, as the configuration says.
+    pub transport: Transport,
     pub source: Source,
     /// The servers of httpd that use this store (empty when only flags say where it is).
     pub hosts: Vec<String>,
@@ -458,6 +461,9 @@ pub fn resolve(options: &Options) -> Result<Vec<Target>, (i32, String)> {
                 DEFAULT_TIMEOUT
             }
         });
+        let transport = config
+            .transport()
+            .map_err(|e| config_error(format!("the {}: {e}", scope.label())))?;
         let host = read_config.then(|| scope.label());
         let same = targets.iter_mut().find(|t| {
             t.servers == servers && t.prefix == prefix && t.secrets.files == secrets.files
@@ -472,6 +478,7 @@ pub fn resolve(options: &Options) -> Result<Vec<Target>, (i32, String)> {
                 prefix,
                 secrets,
                 timeout,
+                transport,
                 source: Source {
                     servers: servers_from,
                     prefix: prefix_from,
@@ -522,7 +529,8 @@ pub fn run(args: &[String], stdin: &mut dyn Read, now: u64) -> Outcome {
     }
     let mut all = Outcome::default();
     for (index, target) in targets.iter().enumerate() {
-        let client = StoreClient::new(target.servers.clone(), target.timeout);
+        let client = StoreClient::new(target.servers.clone(), target.timeout)
+            .with_transport(target.transport.clone());
         let store = SessionStore::new(
             client,
             &target.secrets.current,
