@@ -20,6 +20,8 @@ packages="$packages fail2ban"
 # Canonical names through mod_authnz_ldap (tests/integration/test_login_ldap.py): a throwaway
 # OpenLDAP directory, filled with ldapadd.
 packages="$packages slapd ldap-utils"
+# memcached over TLS: tests/tls/make-certs.sh makes the test certificates.
+packages="$packages openssl"
 # command that proves each package is there
 need() {
     case "$1" in
@@ -43,6 +45,7 @@ need() {
         fail2ban) command -v fail2ban-regex >/dev/null ;;
         slapd) test -x /usr/sbin/slapd && test -f /etc/ldap/schema/inetorgperson.schema ;;
         ldap-utils) command -v ldapadd >/dev/null && command -v ldapsearch >/dev/null ;;
+        openssl) command -v openssl >/dev/null ;;
     esac
 }
 

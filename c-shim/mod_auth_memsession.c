@@ -67,6 +67,12 @@ static const command_rec memsession_directives[] = {
     AP_INIT_TAKE12("MemSessionSecretFile", server_directive12, NULL, RSRC_CONF,
                    "the server secret (root-only file, 32+ random bytes), then optionally the "
                    "previous one, whose sessions stay valid until they end"),
+    SERVER_TAKE1("MemSessionTLSCAFile",
+                 "PEM CA file: TCP memcached servers are reached over TLS, verified by it"),
+    AP_INIT_TAKE2("MemSessionTLSClientCertificate", server_directive12, NULL, RSRC_CONF,
+                  "PEM certificate chain and root-only private key shown to memcached"),
+    SERVER_TAKE1("MemSessionAuthFile",
+                 "root-only file with user:password for memcached's ASCII authentication"),
     ADMIN_FLAG("MemSession",
              "On: a session cookie short-circuits this location's AuthType, "
              "and that auth issues a session on success"),

@@ -25,17 +25,21 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::config::server::SECRET_DIRECTIVE;
+use crate::config::store_transport;
 use crate::config::ServerConfig;
 
 /// Include nesting deeper than this is a loop.
 const MAX_DEPTH: usize = 16;
 /// Files read in all; a glob matching more is refused rather than read forever.
 const MAX_FILES: usize = 2000;
-const SERVER_DIRECTIVES: [&str; 4] = [
+const SERVER_DIRECTIVES: [&str; 7] = [
     "MemSessionServers",
     "MemSessionTimeout",
     "MemSessionKeyPrefix",
     SECRET_DIRECTIVE,
+    store_transport::CA_DIRECTIVE,
+    store_transport::CLIENT_DIRECTIVE,
+    store_transport::AUTH_DIRECTIVE,
 ];
 /// Directives that decide which store is used, or how the rest is read.
 const DECISIVE: [&str; 8] = [
@@ -830,7 +834,9 @@ impl Reader<'_> {
                 "MemSessionServers" => scope.origin.servers.push(at.to_string()),
                 "MemSessionKeyPrefix" => scope.origin.prefix = Some(at.to_string()),
                 "MemSessionTimeout" => scope.origin.timeout = Some(at.to_string()),
-                _ => scope.origin.secret = Some(at.to_string()),
+                SECRET_DIRECTIVE => scope.origin.secret = Some(at.to_string()),
+                // TLS and authentication change how the store is reached, not which it is.
+                _ => {}
             }
         } else if is("Include") || is("IncludeOptional") {
             let optional = is("IncludeOptional");

@@ -1,5 +1,5 @@
 //! `memsessionctl`: what an administrator runs against the session store — `check`, `stats`,
-//! `revoke-user`, `revoke-all`, `session-info`.
+//! `revoke-user`, `revoke-all`, `session-info`, `locate`.
 //!
 //! It talks to memcached through the module's own [`StoreClient`] and [`SessionStore`], so
 //! keys are derived and routed exactly as the module does (same prefix, same hash, same server
@@ -17,6 +17,7 @@
 //! | 65 | `session-info`: stdin holds no session cookie value |
 //! | 78 | the Apache configuration cannot be read, is invalid, has no MemSession server directive, or cannot be decided |
 pub mod apache_config;
+mod locate;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use crate::session_store::{GlobalCopy, Policy, SessionStore, BEHIND_GRACE};
 use crate::store::address::ServerAddress;
 use crate::store::breaker::BreakerState;
 use crate::store::client::{StoreClient, StoreError};
+use crate::store::transport::Transport;
 use apache_config::{Known, Scope};
 
 pub const EXIT_OK: i32 = 0;
@@ -62,8 +64,10 @@ commands:
   revoke-all         end every session of this deployment (this key prefix)
                      Both write every server; exit 2 naming each server that did not take
                      it (the others did): re-run until it succeeds
-  session-info       read a session cookie value from stdin; show its user, times and
-                     validity (never the id)
+  session-info       read a session cookie value from stdin; show its user, times,
+                     validity and the server holding it (never the id)
+  locate USER        for each server: whether it holds USER's revocation epoch and its
+                     copy of the global epoch (with its revocation generation)
 
 Where the store is comes from --config (default /etc/apache2/apache2.conf), resolved as
 httpd would: Include/IncludeOptional followed, every <VirtualHost> with what it sets and
@@ -92,6 +96,7 @@ pub enum Command {
     RevokeUser(String),
     RevokeAll,
     SessionInfo,
+    Locate(String),
 }
 
 impl Command {
@@ -102,6 +107,7 @@ impl Command {
             Command::RevokeUser(_) => "revoke-user",
             Command::RevokeAll => "revoke-all",
             Command::SessionInfo => "session-info",
+            Command::Locate(_) => "locate",
         }
     }
 }
@@ -241,11 +247,13 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         ["revoke-user"] | ["revoke-user", _] => {
             return Err("revoke-user needs a user name".to_string())
         }
+        ["locate", user] if !user.is_empty() => Command::Locate(user.to_string()),
+        ["locate"] | ["locate", _] => return Err("locate needs a user name".to_string()),
         [] => return Err("no command given".to_string()),
         [command, ..]
             if !matches!(
                 *command,
-                "check" | "stats" | "revoke-all" | "session-info" | "revoke-user"
+                "check" | "stats" | "revoke-all" | "session-info" | "revoke-user" | "locate"
             ) =>
         {
             return Err(format!("unknown command {command}"))
@@ -272,6 +280,8 @@ pub struct Target {
     pub prefix: String,
     pub secrets: Secrets,
     pub timeout: Duration,
+    /// TLS and authentication for TCP servers, as the configuration says.
+    pub transport: Transport,
     pub source: Source,
     /// The servers of httpd that use this store (empty when only flags say where it is).
     pub hosts: Vec<String>,
@@ -451,6 +461,9 @@ pub fn resolve(options: &Options) -> Result<Vec<Target>, (i32, String)> {
                 DEFAULT_TIMEOUT
             }
         });
+        let transport = config
+            .transport()
+            .map_err(|e| config_error(format!("the {}: {e}", scope.label())))?;
         let host = read_config.then(|| scope.label());
         let same = targets.iter_mut().find(|t| {
             t.servers == servers && t.prefix == prefix && t.secrets.files == secrets.files
@@ -465,6 +478,7 @@ pub fn resolve(options: &Options) -> Result<Vec<Target>, (i32, String)> {
                 prefix,
                 secrets,
                 timeout,
+                transport,
                 source: Source {
                     servers: servers_from,
                     prefix: prefix_from,
@@ -515,7 +529,8 @@ pub fn run(args: &[String], stdin: &mut dyn Read, now: u64) -> Outcome {
     }
     let mut all = Outcome::default();
     for (index, target) in targets.iter().enumerate() {
-        let client = StoreClient::new(target.servers.clone(), target.timeout);
+        let client = StoreClient::new(target.servers.clone(), target.timeout)
+            .with_transport(target.transport.clone());
         let store = SessionStore::new(
             client,
             &target.secrets.current,
@@ -529,6 +544,7 @@ pub fn run(args: &[String], stdin: &mut dyn Read, now: u64) -> Outcome {
             Command::RevokeUser(user) => revoke(&store, target, json, Some(user)),
             Command::RevokeAll => revoke(&store, target, json, None),
             Command::SessionInfo => session_info(&store, stdin, json, now),
+            Command::Locate(user) => locate::locate(&store, target, json, user),
         };
         if json {
             all.stdout.push_str(&with_store(&out.stdout, target));
@@ -1073,6 +1089,9 @@ fn session_info(store: &SessionStore, stdin: &mut dyn Read, json: bool, now: u64
             }
         }
     }
+    let server = found.as_ref().map_or(String::new(), |(_, keys)| {
+        store.client().servers()[store.client().server_index(&keys.store_key)].to_string()
+    });
     let record = match found.map(|(sealed, keys)| record::open(&sealed, &keys)) {
         None => return invalid(json, &tag, "unknown", "no such session in the store"),
         Some(Err(error)) => {
@@ -1109,7 +1128,7 @@ fn session_info(store: &SessionStore, stdin: &mut dyn Read, json: bool, now: u64
             "{{\"command\":\"session-info\",\"ok\":{},\"exit\":{code},\"session\":{},\
              \"validity\":{},\"user\":{},\"auth_type\":{},\"created\":{},\"last_seen\":{},\
              \"expires\":{},\"inactivity_timeout\":{},\"credential_end\":{},\
-             \"delegated_credentials\":{}}}\n",
+             \"delegated_credentials\":{},\"server\":{}}}\n",
             code == EXIT_OK,
             json_string(&tag),
             json_string(validity),
@@ -1125,12 +1144,13 @@ fn session_info(store: &SessionStore, stdin: &mut dyn Read, json: bool, now: u64
                 record.credential_end.to_string()
             },
             record.ccache.is_some(),
+            json_string(&server),
         )
     } else {
         format!(
             "session: {tag}\nvalidity: {validity}\nuser: {}\nauth-type: {}\ncreated: {}\n\
              last-seen: {}\nexpires: {}\ninactivity-timeout: {}\ncredential-end: {}\n\
-             delegated-credentials: {}\n",
+             delegated-credentials: {}\nserver: {server}\n",
             one_line(&record.user),
             one_line(&record.auth_type),
             iso8601(record.created),
@@ -1197,10 +1217,16 @@ mod tests {
             parse_args(&args("revoke-user alice")).unwrap().command,
             Command::RevokeUser("alice".into())
         );
+        assert_eq!(
+            parse_args(&args("locate bob")).unwrap().command,
+            Command::Locate("bob".into())
+        );
         for bad in [
             "",
             "frobnicate",
             "revoke-user",
+            "locate",
+            "locate a b",
             "revoke-all now",
             "--servers",
             "--servers unix: check",

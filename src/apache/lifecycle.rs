@@ -48,10 +48,15 @@ pub extern "C" fn memsession_rs_post_config(
         )
     };
     boundary::guard(status::INTERNAL_SERVER_ERROR, report, || {
-        let mut missing_secret = false;
+        let mut refused = false;
         each_server(server, |s, state| {
-            if let Err(message) = state.config.secrets() {
-                missing_secret = true;
+            let checked = state
+                .config
+                .secrets()
+                .map(|_| ())
+                .and_then(|()| state.config.transport().map(|_| ()));
+            if let Err(message) = checked {
+                refused = true;
                 log::server(
                     s,
                     Level::Error,
@@ -59,7 +64,7 @@ pub extern "C" fn memsession_rs_post_config(
                 );
             }
         });
-        if missing_secret {
+        if refused {
             return status::INTERNAL_SERVER_ERROR;
         }
         // SAFETY: a plain query of httpd's state.
@@ -98,7 +103,8 @@ pub extern "C" fn memsession_rs_post_config(
             let probe = StoreClient::new(
                 servers.clone(),
                 state.config.timeout().max(Duration::from_millis(500)),
-            );
+            )
+            .with_transport(state.config.transport().unwrap_or_default());
             for (index, address) in servers.iter().enumerate() {
                 match probe.version(index) {
                     Ok(version) => log::server(

@@ -20,13 +20,17 @@ impl ServerState {
         }
     }
 
-    /// The session store; `None` only for a server without `MemSessionSecretFile`, which
-    /// post_config refuses to start with.
+    /// The session store; `None` only for a server without `MemSessionSecretFile` or with a
+    /// TLS or authentication file that does not build, which post_config refuses to start with.
     pub fn store(&self) -> Option<&SessionStore> {
         self.store
             .get_or_init(|| {
                 let secrets = self.config.secrets().ok()?;
-                let client = StoreClient::new(self.config.servers(), self.config.timeout());
+                // post_config refused to start with a transport that does not build; were it
+                // to fail here, no session is served rather than one sent in the clear.
+                let transport = self.config.transport().ok()?;
+                let client = StoreClient::new(self.config.servers(), self.config.timeout())
+                    .with_transport(transport);
                 Some(SessionStore::new(
                     client,
                     &secrets.current,

@@ -5,6 +5,7 @@ pub mod dir;
 pub mod duration;
 pub mod secret_file;
 pub mod server;
+pub mod store_transport;
 pub mod values;
 
 pub use dir::DirConfig;

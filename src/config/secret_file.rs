@@ -80,7 +80,7 @@ pub fn check(facts: FileFacts, process_uid: u32) -> Result<(), String> {
     }
     if facts.len > MAX_SECRET_BYTES {
         return Err(format!(
-            "is {} bytes long; a secret file holds 32 to {MAX_SECRET_BYTES} bytes",
+            "is {} bytes long; such a file holds at most {MAX_SECRET_BYTES} bytes",
             facts.len
         ));
     }
@@ -90,6 +90,13 @@ pub fn check(facts: FileFacts, process_uid: u32) -> Result<(), String> {
 /// Reads and checks a secret file. The message says what is wrong and how to fix it; the
 /// caller names the directive.
 pub fn read(path: &Path) -> Result<ServerSecret, String> {
+    let bytes = read_private(path)?;
+    ServerSecret::from_bytes(bytes).map_err(|problem| format!("{} {problem}", path.display()))
+}
+
+/// Reads a file that only root (or httpd's own user) may read: a secret, a private key,
+/// credentials. Checked as [`check`] says, on the file actually opened.
+pub fn read_private(path: &Path) -> Result<Vec<u8>, String> {
     let shown = path.display();
     let mut file = File::open(path).map_err(|e| format!("cannot open {shown}: {e}"))?;
     // The checks look at the file that was opened, not at whatever the path names later.
@@ -108,7 +115,7 @@ pub fn read(path: &Path) -> Result<ServerSecret, String> {
         .take(MAX_SECRET_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {shown}: {e}"))?;
-    ServerSecret::from_bytes(bytes).map_err(|problem| format!("{shown} {problem}"))
+    Ok(bytes)
 }
 
 /// The effective uid of this process: Linux makes /proc/self owned by it.

@@ -3,9 +3,11 @@ use std::time::Duration;
 
 use super::duration::parse_duration;
 use super::secret_file::{self, ServerSecret};
+use super::store_transport::{self, AuthFile, CaFile, ClientCertificate};
 use super::values;
 use super::{directive_error, inherit};
 use crate::store::address::ServerAddress;
+use crate::store::transport::Transport;
 
 pub const DEFAULT_SERVER: &str = "unix:/run/memsession/memcached.sock";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(200);
@@ -20,6 +22,9 @@ pub struct ServerConfig {
     pub local_cache: Option<Duration>,
     pub key_prefix: Option<String>,
     pub secrets: Option<Secrets>,
+    pub tls_ca: Option<CaFile>,
+    pub tls_client: Option<ClientCertificate>,
+    pub auth: Option<AuthFile>,
 }
 
 /// `MemSessionSecretFile current [previous]`: the secret new sessions are issued under, and
@@ -60,7 +65,11 @@ impl ServerConfig {
             "MemSessionKeyPrefix" => {
                 self.key_prefix = Some(values::parse_key_prefix(arg).map_err(named)?)
             }
-            SECRET_DIRECTIVE => return self.set_words(directive, &[arg]),
+            SECRET_DIRECTIVE | store_transport::CLIENT_DIRECTIVE => {
+                return self.set_words(directive, &[arg])
+            }
+            store_transport::CA_DIRECTIVE => self.tls_ca = Some(store_transport::read_ca(arg)?),
+            store_transport::AUTH_DIRECTIVE => self.auth = Some(store_transport::read_auth(arg)?),
             _ => return Err(directive_error(directive, "is not a server directive")),
         }
         Ok(())
@@ -69,10 +78,19 @@ impl ServerConfig {
     /// A directive with all its words (`MemSessionSecretFile` takes one or two; the others
     /// one each, applied in order).
     pub fn set_words(&mut self, directive: &str, words: &[&str]) -> Result<(), String> {
+        let named = |detail: String| directive_error(directive, detail);
+        if directive == store_transport::CLIENT_DIRECTIVE {
+            let [chain, key] = words else {
+                return Err(named(
+                    "takes the certificate chain file and the private key file".into(),
+                ));
+            };
+            self.tls_client = Some(store_transport::read_client(chain, key)?);
+            return Ok(());
+        }
         if directive != SECRET_DIRECTIVE {
             return words.iter().try_for_each(|word| self.set(directive, word));
         }
-        let named = |detail: String| directive_error(directive, detail);
         let (current, previous) = match words {
             [current] => (*current, None),
             [current, previous] => (*current, Some(*previous)),
@@ -106,7 +124,19 @@ impl ServerConfig {
             local_cache: inherit(&vhost.local_cache, &self.local_cache),
             key_prefix: inherit(&vhost.key_prefix, &self.key_prefix),
             secrets: inherit(&vhost.secrets, &self.secrets),
+            tls_ca: inherit(&vhost.tls_ca, &self.tls_ca),
+            tls_client: inherit(&vhost.tls_client, &self.tls_client),
+            auth: inherit(&vhost.auth, &self.auth),
         }
+    }
+
+    /// TLS and authentication for the TCP servers; `Err` names the directive at fault.
+    pub fn transport(&self) -> Result<Transport, String> {
+        store_transport::build(
+            self.tls_ca.as_ref(),
+            self.tls_client.as_ref(),
+            self.auth.as_ref(),
+        )
     }
 
     pub fn servers(&self) -> Vec<ServerAddress> {

@@ -29,6 +29,7 @@ use super::observer;
 use super::process;
 use super::routing::server_for_key;
 use super::shared_gets::SharedGets;
+use super::transport::Transport;
 
 /// Idle connections kept per server and process; more are closed when handed back.
 pub const MAX_IDLE_PER_SERVER: usize = 64;
@@ -119,6 +120,7 @@ pub struct StoreClient {
     nodes: Vec<Node>,
     timeout: Duration,
     unix_connect: Option<UnixConnect>,
+    transport: Transport,
 }
 
 impl fmt::Debug for StoreClient {
@@ -155,7 +157,14 @@ impl StoreClient {
             nodes,
             timeout,
             unix_connect: None,
+            transport: Transport::default(),
         }
+    }
+
+    /// TLS and authentication for the TCP servers (`MemSessionTLS*`, `MemSessionAuthFile`).
+    pub fn with_transport(mut self, transport: Transport) -> StoreClient {
+        self.transport = transport;
+        self
     }
 
     /// Connects UNIX sockets with `connect` instead of the built-in bounded connector: a seam
@@ -755,7 +764,12 @@ impl StoreClient {
     }
 
     fn connect(&self, server: usize, deadline: Instant) -> Result<Connection, StoreError> {
-        Connection::connect(&self.servers[server], deadline, self.unix_connect)
+        Connection::connect(
+            &self.servers[server],
+            deadline,
+            self.unix_connect,
+            &self.transport,
+        )
     }
 
     fn checkout(&self, server: usize) -> Option<Connection> {

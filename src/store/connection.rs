@@ -14,11 +14,14 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use rustls::{ClientConnection, StreamOwned};
+use rustls_pki_types::ServerName;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::address::ServerAddress;
 use super::client::StoreError;
 use super::meta::{self, Status, MAX_LINE_LEN, MAX_VALUE_LEN};
+use super::transport::{Credentials, Transport};
 
 const INITIAL_READ_BUF: usize = 4096;
 /// A connection that once carried a large value gives the memory back before being pooled,
@@ -31,6 +34,8 @@ const MAX_READ_BUF: usize = MAX_LINE_LEN + 2 + MAX_VALUE_LEN + 2;
 enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    /// Boxed: a rustls connection is a few hundred bytes beside a socket.
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
 }
 
 impl Stream {
@@ -38,6 +43,7 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.set_read_timeout(Some(timeout)),
             Stream::Tcp(s) => s.set_read_timeout(Some(timeout)),
+            Stream::Tls(s) => s.sock.set_read_timeout(Some(timeout)),
         }
     }
 
@@ -45,6 +51,7 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.set_write_timeout(Some(timeout)),
             Stream::Tcp(s) => s.set_write_timeout(Some(timeout)),
+            Stream::Tls(s) => s.sock.set_write_timeout(Some(timeout)),
         }
     }
 
@@ -52,6 +59,8 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.read(buf),
             Stream::Tcp(s) => s.read(buf),
+            // rustls first sends whatever an earlier write left buffered.
+            Stream::Tls(s) => s.read(buf),
         }
     }
 
@@ -62,6 +71,7 @@ impl Stream {
         match self {
             Stream::Unix(s) => s.write(buf),
             Stream::Tcp(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 }
@@ -139,11 +149,13 @@ fn keep_at_exit(buffer: Vec<u8>) {
 
 impl Connection {
     /// Connects within the deadline. TCP gets TCP_NODELAY: requests are single small writes
-    /// that must not wait for an ACK.
+    /// that must not wait for an ACK. A TCP server then gets the transport's TLS handshake
+    /// and authentication, within the same deadline.
     pub fn connect(
         address: &ServerAddress,
         deadline: Instant,
         unix_connect: Option<UnixConnect>,
+        transport: &Transport,
     ) -> Result<Connection, StoreError> {
         let stream = match address {
             ServerAddress::Unix(path) => {
@@ -156,10 +168,47 @@ impl Connection {
                 })?)
             }
             ServerAddress::Tcp { host, port } => {
-                Stream::Tcp(connect_tcp(address, host, *port, deadline)?)
+                let tcp = connect_tcp(address, host, *port, deadline)?;
+                match &transport.tls {
+                    None => Stream::Tcp(tcp),
+                    Some(config) => {
+                        Stream::Tls(Box::new(handshake(address, host, tcp, config, deadline)?))
+                    }
+                }
             }
         };
-        Ok(Connection::from_stream(stream))
+        let mut connection = Connection::from_stream(stream);
+        if let (ServerAddress::Tcp { .. }, Some(credentials)) = (address, &transport.auth) {
+            connection.authenticate(address, credentials, deadline)?;
+        }
+        Ok(connection)
+    }
+
+    /// memcached's ASCII authentication: one `set` carrying `user password`, answered
+    /// `STORED`. Until then memcached answers every command `CLIENT_ERROR unauthenticated`.
+    fn authenticate(
+        &mut self,
+        address: &ServerAddress,
+        credentials: &Credentials,
+        deadline: Instant,
+    ) -> Result<(), StoreError> {
+        let request = credentials.request();
+        self.start().extend_from_slice(&request);
+        self.send(deadline)?;
+        // The buffer held the password: clear it before it is reused or pooled.
+        self.wbuf.iter_mut().for_each(|byte| *byte = 0);
+        self.wbuf.clear();
+        let refused = |detail: &str| {
+            StoreError::Connect(format!(
+                "{address}: memcached refused the MemSessionAuthFile credentials ({detail})"
+            ))
+        };
+        match self.read_line(deadline) {
+            Ok(b"STORED") => Ok(()),
+            Ok(other) => Err(refused(&String::from_utf8_lossy(other))),
+            Err(StoreError::ServerError(message)) => Err(refused(&message)),
+            Err(error) => Err(error),
+        }
     }
 
     fn from_stream(stream: Stream) -> Connection {
@@ -431,6 +480,45 @@ fn resolved(host: &str, port: u16) -> Option<Vec<SocketAddr>> {
         .map(|(_, found)| found.clone())
 }
 
+/// The TLS handshake, within the deadline: the server must present a certificate for `host`
+/// (a name, or an IP address in its subjectAltName) issued by the configured CA.
+fn handshake(
+    address: &ServerAddress,
+    host: &str,
+    mut tcp: TcpStream,
+    config: &std::sync::Arc<rustls::ClientConfig>,
+    deadline: Instant,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, StoreError> {
+    let tls_error = |e: String| StoreError::Connect(format!("{address}: TLS: {e}"));
+    let name = ServerName::try_from(host.to_string()).map_err(|e| {
+        tls_error(format!(
+            "'{host}' is not a name a certificate can hold: {e}"
+        ))
+    })?;
+    let mut tls = ClientConnection::new(std::sync::Arc::clone(config), name)
+        .map_err(|e| tls_error(e.to_string()))?;
+    while tls.is_handshaking() {
+        let left = remaining(deadline)?;
+        tcp.set_read_timeout(Some(left))
+            .and_then(|()| tcp.set_write_timeout(Some(left)))
+            .map_err(|e| io_error("setsockopt", e))?;
+        match tls.complete_io(&mut tcp) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(StoreError::Timeout)
+            }
+            Err(e) => return Err(tls_error(e.to_string())),
+        }
+    }
+    Ok(StreamOwned::new(tls, tcp))
+}
+
 fn connect_tcp(
     address: &ServerAddress,
     host: &str,
@@ -628,7 +716,7 @@ mod tests {
     #[test]
     fn a_missing_socket_is_a_connect_error() {
         let address = ServerAddress::Unix("/nonexistent/memsession-test.sock".into());
-        let err = Connection::connect(&address, soon(), None).unwrap_err();
+        let err = Connection::connect(&address, soon(), None, &Transport::default()).unwrap_err();
         assert!(
             matches!(&err, StoreError::Connect(m) if m.contains("/nonexistent/")),
             "{err:?}"
@@ -644,9 +732,11 @@ mod tests {
             UnixStream::connect(path)
         }
         let address = ServerAddress::Unix("/nonexistent/memsession-test.sock".into());
-        let err = Connection::connect(&address, soon(), Some(hung)).unwrap_err();
+        let err =
+            Connection::connect(&address, soon(), Some(hung), &Transport::default()).unwrap_err();
         assert_eq!(err, StoreError::Timeout);
-        let err = Connection::connect(&address, soon(), Some(refused)).unwrap_err();
+        let err = Connection::connect(&address, soon(), Some(refused), &Transport::default())
+            .unwrap_err();
         assert!(matches!(err, StoreError::Connect(_)), "{err:?}");
     }
 
@@ -666,7 +756,12 @@ mod tests {
         // std listens with a backlog of at most a few thousand; stop well before 10000.
         for _ in 0..10_000 {
             let t = Instant::now();
-            match Connection::connect(&address, t + Duration::from_millis(50), None) {
+            match Connection::connect(
+                &address,
+                t + Duration::from_millis(50),
+                None,
+                &Transport::default(),
+            ) {
                 Ok(conn) => held.push(conn),
                 Err(err) => {
                     assert_eq!(err, StoreError::Timeout);
@@ -713,7 +808,7 @@ mod tests {
             host: "127.0.0.1".into(),
             port,
         };
-        let err = Connection::connect(&address, soon(), None).unwrap_err();
+        let err = Connection::connect(&address, soon(), None, &Transport::default()).unwrap_err();
         assert!(matches!(err, StoreError::Connect(_)), "{err:?}");
     }
 }

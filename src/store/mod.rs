@@ -9,6 +9,7 @@
 //! - [`routing`]: key → server, a compatibility contract shared with `memsessionctl`.
 //! - [`meta`]: request encoding and the reply parser (no I/O).
 //! - [`connection`]: one socket, its buffers, deadline-bounded reads and writes.
+//! - [`transport`]: TLS and authentication for TCP servers (memcached's `-Z` and `-Y`).
 //! - [`breaker`]: per-server circuit breaker.
 //! - [`client`]: [`client::StoreClient`], the pool and the operations.
 //! - [`observer`]: an optional hook timing every operation, for metrics.
@@ -30,3 +31,4 @@ pub mod observer;
 pub mod process;
 pub mod routing;
 pub mod shared_gets;
+pub mod transport;

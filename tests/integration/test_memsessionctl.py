@@ -348,3 +348,53 @@ def test_no_configuration_is_exit_78_not_the_defaults(tmp_path, fill):
         assert r.code == 78, r.describe()
         assert "no MemSession server directive" in r.stderr and "--servers" in r.stderr
         assert r.stdout == ""
+
+
+# -- where a farm keeps a session and a user's epochs ---------------------------------------
+
+from harness.derivation import record_key, server_for_key  # noqa: E402
+from test_farm import farm_httpd, login_at, second_memcached  # noqa: E402,F401
+
+
+def test_session_info_and_locate_name_the_servers_of_a_farm(another_httpd, memcached,
+                                                            second_memcached):
+    """session-info names the server a session's record is on (README: its home server, the
+    jump hash of its store key, recomputed here independently); `locate USER` reports each
+    server's copy of the user's and the global epoch, and a server without them."""
+    prefix = f"locate{__import__('os').getpid()}:"
+    farm = farm_httpd(another_httpd, second_memcached, prefix)
+    socks = [memcached.sock_path, second_memcached.sock_path]
+    run = lambda *args, stdin=None: ctl.run(  # noqa: E731
+        ["--servers", ",".join(f"unix:{s}" for s in socks), "--prefix", prefix,
+         "--secret-file", ctl.secret_file(), *args], stdin=stdin)
+    homes = set()
+    for _ in range(20):
+        cookie = login_at(farm, "alice")
+        home = server_for_key(record_key(cookie, prefix), 2)
+        homes.add(home)
+        r = run("session-info", stdin=cookie)
+        assert r.code == 0, r.describe()
+        assert f"server: unix:{socks[home]}\n" in r.stdout, r.describe()
+        assert json.loads(run("--json", "session-info", stdin=cookie).stdout)["server"] \
+            == f"unix:{socks[home]}"
+        if homes == {0, 1}:
+            break
+    assert homes == {0, 1}, "20 logins, all on one server"
+
+    r = run("locate", "alice")
+    assert r.code == 0, r.describe()
+    for sock in socks:
+        assert f"unix:{sock}: user epoch present, global epoch at revocation generation" \
+            in r.stdout, r.describe()
+    nobody = json.loads(run("--json", "locate", "carol").stdout)
+    assert [s["user_epoch"] for s in nobody["servers"]] == [False, False], nobody
+    assert [s["global_epoch"] for s in nobody["servers"]] == [True, True], nobody
+
+    assert second_memcached.client().command(b"flush_all") == b"OK"
+    flushed = json.loads(run("--json", "locate", "alice").stdout)["servers"]
+    assert [(s["user_epoch"], s["global_epoch"]) for s in flushed] == [(True, True),
+                                                                       (False, False)]
+    second_memcached.stop()
+    r = run("locate", "alice")
+    assert r.code == 2, r.describe()
+    assert second_memcached.sock_path in r.stderr and f"unix:{socks[0]}: user epoch" in r.stdout

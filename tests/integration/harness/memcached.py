@@ -203,13 +203,14 @@ class MemcachedServer(procs.GroupProcess):
                 pass  # a thread that ended meanwhile
         return all(state == "T" for state in states)
 
-    def start(self, memory_mb: int = 64) -> None:
+    def start(self, memory_mb: int = 64, argv: list[str] | None = None) -> None:
         """Start (or start again, on the same socket). memory_mb: memcached's -m, tiny to make
-        it evict."""
+        it evict. argv: memcached's whole command line instead (it must listen on sock_path,
+        mode 0777)."""
         if os.path.exists(self.sock_path):
             os.unlink(self.sock_path)
-        argv = [self.binary, "-u", "root", "-s", self.sock_path, "-a", "0777", "-m",
-                str(memory_mb), "-U", "0", "-c", "256"]
+        argv = argv or [self.binary, "-u", "root", "-s", self.sock_path, "-a", "0777", "-m",
+                        str(memory_mb), "-U", "0", "-c", "256"]
         self.proc = procs.spawn(argv, self.log_path)
         client = self.client()
 

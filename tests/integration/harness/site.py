@@ -73,7 +73,7 @@ class Paths:
 
 
 def core(c: Components, p: Paths, port: int, module: bool, server_directives: bool = True,
-         key_prefix: str = "memsession:", memcached_sock: Path | None = None) -> str:
+         key_prefix: str = "memsession:", memcached_sock: Path | str | None = None) -> str:
     """Everything but the locations: what a configtest snippet is appended to as well.
 
     server_directives=False leaves out MemSessionServers/Timeout/KeyPrefix (the module is still
@@ -121,7 +121,9 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
         lines.append(f"LoadModule auth_memsession_module {c.module}")
     if module and server_directives:
         lines += [
-            f"MemSessionServers unix:{memcached_sock or p.memcached_sock}",
+            # A str is a MemSessionServers value of its own (a TCP server, say).
+            "MemSessionServers " + (memcached_sock if isinstance(memcached_sock, str)
+                                    else f"unix:{memcached_sock or p.memcached_sock}"),
             "MemSessionTimeout 200ms",
             f"MemSessionKeyPrefix {key_prefix}",
             f'MemSessionSecretFile "{p.secret_file}"',
