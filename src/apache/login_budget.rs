@@ -4,7 +4,6 @@
 //! filter (`apache-conf/fail2ban/`) reads.
 use std::ffi::c_int;
 
-use super::hooks::hints;
 use super::log::Level;
 use super::request::{Headers, Request};
 use super::status;
@@ -12,7 +11,6 @@ use crate::config::dir::DirConfig;
 use crate::flow::login_budget::{self, Reservation};
 use crate::flow::mint_limit::{self, Verdict};
 use crate::metrics::Counter;
-use crate::web::navigation;
 
 /// Reserves this attempt in the budgets in force before any provider or KDC is asked.
 /// `Ok(None)`: no budget here. `Err`: the answer already given (429 for a spent budget, 503
@@ -56,7 +54,12 @@ pub(super) fn admit(
                 "Retry-After",
                 &refusal.retry_after.to_string(),
             );
-            Err(too_many(request))
+            Err(super::login_form::refusal(
+                request,
+                status::TOO_MANY_REQUESTS,
+                "too many failed logins",
+                "Too many failed logins; try again later.\n",
+            ))
         }
         Err(error) => {
             request.log(
@@ -91,22 +94,6 @@ pub(super) fn give_back(request: &Request, reservation: Option<Reservation>) {
                  ({error}); they count as failures until their window ends"
             ),
         );
-    }
-}
-
-fn too_many(request: &mut Request) -> c_int {
-    if navigation::wants_json(&hints(request)) {
-        request.respond(
-            status::TOO_MANY_REQUESTS,
-            "application/json",
-            "{\"error\":\"too many failed logins\"}\n",
-        )
-    } else {
-        request.respond(
-            status::TOO_MANY_REQUESTS,
-            "text/plain; charset=utf-8",
-            "Too many failed logins; try again later.\n",
-        )
     }
 }
 

@@ -124,7 +124,12 @@ pub fn handle(request: &mut Request) -> c_int {
                 format_args!("memsession-login-form: login failed for user {user:?}: {why}"),
             );
             super::shared_metrics::count(crate::metrics::Counter::LOGIN_FAILED);
-            refuse(request)
+            refusal(
+                request,
+                status::UNAUTHORIZED,
+                "login failed",
+                "Login failed.\n",
+            )
         }
         Err(code) => {
             request.clear_user();
@@ -369,18 +374,14 @@ fn unavailable(request: &mut Request) -> c_int {
     status::SERVICE_UNAVAILABLE
 }
 
-fn refuse(request: &mut Request) -> c_int {
+/// A refused login, in the form the client asked for: JSON for scripts, a line of text for
+/// people. Bad credentials and a spent guessing budget both answer through it, so the two
+/// refusals differ only in status and words.
+pub(super) fn refusal(request: &mut Request, status: c_int, error: &str, text: &str) -> c_int {
     if navigation::wants_json(&hints(request)) {
-        request.respond(
-            status::UNAUTHORIZED,
-            "application/json",
-            "{\"error\":\"login failed\"}\n",
-        )
+        let body = format!("{{\"error\":\"{error}\"}}\n");
+        request.respond(status, "application/json", &body)
     } else {
-        request.respond(
-            status::UNAUTHORIZED,
-            "text/plain; charset=utf-8",
-            "Login failed.\n",
-        )
+        request.respond(status, "text/plain; charset=utf-8", text)
     }
 }
