@@ -27,13 +27,16 @@ impl ServerState {
             .get_or_init(|| {
                 let secrets = self.config.secrets().ok()?;
                 let client = StoreClient::new(self.config.servers(), self.config.timeout());
-                Some(SessionStore::new(
-                    client,
-                    &secrets.current,
-                    secrets.previous.as_ref(),
-                    self.config.key_prefix(),
-                    self.config.local_cache(),
-                ))
+                Some(
+                    SessionStore::new(
+                        client,
+                        &secrets.current,
+                        secrets.previous.as_ref(),
+                        self.config.key_prefix(),
+                        self.config.local_cache(),
+                    )
+                    .with_replicas(self.config.replicas()),
+                )
             })
             .as_ref()
     }
