@@ -4,7 +4,8 @@
 //! - `Include`/`IncludeOptional` (globs, relative to `ServerRoot`) are followed in order; an
 //!   include inside a section belongs to that section.
 //! - The main server and every `<VirtualHost>` get their own `MemSessionServers`,
-//!   `MemSessionKeyPrefix`, `MemSessionSecretFile` and `MemSessionTimeout`, applied with the
+//!   `MemSessionKeyPrefix`, `MemSessionSecretFile`, `MemSessionTimeout` and
+//!   `MemSessionReplicas`, applied with the
 //!   module's own parser; a virtual host inherits what it does not set
 //!   ([`ServerConfig::merge`]). Each setting remembers the `file:line` it came from.
 //! - `<IfDefine>` is evaluated against httpd's `-D` names as far as they are known (the
@@ -31,10 +32,11 @@ use crate::config::ServerConfig;
 const MAX_DEPTH: usize = 16;
 /// Files read in all; a glob matching more is refused rather than read forever.
 const MAX_FILES: usize = 2000;
-const SERVER_DIRECTIVES: [&str; 4] = [
+const SERVER_DIRECTIVES: [&str; 5] = [
     "MemSessionServers",
     "MemSessionTimeout",
     "MemSessionKeyPrefix",
+    "MemSessionReplicas",
     SECRET_DIRECTIVE,
 ];
 /// Directives that decide which store is used, or how the rest is read.
@@ -830,6 +832,7 @@ impl Reader<'_> {
                 "MemSessionServers" => scope.origin.servers.push(at.to_string()),
                 "MemSessionKeyPrefix" => scope.origin.prefix = Some(at.to_string()),
                 "MemSessionTimeout" => scope.origin.timeout = Some(at.to_string()),
+                "MemSessionReplicas" => {}
                 _ => scope.origin.secret = Some(at.to_string()),
             }
         } else if is("Include") || is("IncludeOptional") {
