@@ -1180,12 +1180,8 @@ fn a_copy_on_a_server_without_its_epochs_does_not_validate() {
     // The same with the user's epoch gone instead.
     servers[replica]
         .client()
-        .set(
-            &keys.global_epoch_key,
-            &global_copy.unwrap(),
-            u64::MAX >> 34,
-        )
-        .ok();
+        .set_permanent(&keys.global_epoch_key, &global_copy.unwrap())
+        .unwrap();
     let (id, _, home) = sessions
         .iter()
         .find(|(i, _, _)| {
@@ -1244,4 +1240,52 @@ fn a_logout_deletes_both_copies_and_a_sliding_window_moves_on_both() {
             Err(Rejection::Unknown)
         ));
     }
+}
+
+#[test]
+fn a_replica_that_missed_a_revocation_is_never_copied_home() {
+    // Alice is revoked while the replica of one of her sessions is stopped (it missed it);
+    // then the session's home server is flushed. The replica still holds the old epochs: it
+    // may serve the session only within the window README states (until it is reset), and
+    // its copy is never written home, where it would outlive that reset.
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let grace = Duration::from_millis(300);
+    let farm = || farm_of(&[&servers[0], &servers[1], &servers[2]]);
+    let node = replicated(farm()).with_behind_grace(grace);
+    let now = unix_now();
+    let sessions = spread_sessions(&node, &["alice", "bob"], now);
+    let (id, _, home) = sessions.iter().find(|(_, u, _)| u == "alice").unwrap();
+    let key = node.keys_for(id).store_key;
+    let replica = node.replica_of(&key).unwrap();
+    servers[replica].signal("STOP");
+    let revocation = replicated(farm()).revoke_user("alice");
+    servers[replica].signal("CONT");
+    assert_eq!(
+        revocation
+            .missed
+            .iter()
+            .map(|(s, _)| *s)
+            .collect::<Vec<_>>(),
+        vec![replica]
+    );
+    // The node learns the revocation from a session on a server that took it.
+    let elsewhere = sessions
+        .iter()
+        .find(|(_, _, h)| *h != replica)
+        .map(|(i, _, _)| i)
+        .unwrap();
+    let _ = node.validate(elsewhere, &STRICT, now);
+    assert_eq!(node.known_generation(), revocation.generation);
+    flush(&servers[*home]);
+    let first = node.validate(id, &STRICT, now);
+    assert!(
+        !copies(&servers, &key)[*home],
+        "a copy from a replica that missed a revocation was written home ({first:?})"
+    );
+    std::thread::sleep(grace + Duration::from_millis(50));
+    let result = node.validate(id, &STRICT, now);
+    assert!(result.is_err(), "served after the grace: {result:?}");
+    assert!(!copies(&servers, &key)[*home]);
+    let fresh = replicated(farm());
+    assert!(fresh.validate(id, &STRICT, now).is_err());
 }

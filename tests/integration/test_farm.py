@@ -439,6 +439,9 @@ def test_with_replicas_a_logout_deletes_both_copies(another_httpd, three_memcach
         r = node.client.post("/logout", cookie=cookie, body=b"",
                              headers={"Origin": node.client.origin})
         assert r.status == 303, r.describe()
+        for other in nodes:
+            assert other.client.get("/app/index.html", cookie=cookie).status == 401, \
+                f"a logged-out session (home {home}) was served"
         assert copies(three_memcached, cookie, prefix) == [False] * 3, \
             f"a copy of a logged-out session (home {home}) is still in memcached"
     for server in three_memcached:
