@@ -1289,3 +1289,36 @@ fn a_replica_that_missed_a_revocation_is_never_copied_home() {
     let fresh = replicated(farm());
     assert!(fresh.validate(id, &STRICT, now).is_err());
 }
+
+#[test]
+fn a_write_back_served_from_the_replica_asks_a_silent_home_once() {
+    use memsession::session::record;
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let now = unix_now();
+    let sessions = spread_sessions(&store, &["alice"], now);
+    let (id, _, home) = &sessions[0];
+    let keys = store.keys_for(id);
+    let replica = store.replica_of(&keys.store_key).unwrap();
+    let sliding = Policy {
+        inactivity_timeout: Duration::ZERO,
+        max_lifetime: Duration::ZERO,
+        extend: true,
+    };
+    servers[*home].signal("STOP");
+    let started = Instant::now();
+    let validated = store.validate(id, &sliding, now + 400);
+    let took = started.elapsed();
+    servers[*home].signal("CONT");
+    assert!(validated.unwrap().refreshed);
+    assert!(
+        took < TIMEOUT + SLACK,
+        "{took:?}: the silent home server was asked twice"
+    );
+    let sealed = servers[replica]
+        .client()
+        .get(&keys.store_key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(record::open(&sealed, &keys).unwrap().last_seen, now + 400);
+}

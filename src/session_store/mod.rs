@@ -290,6 +290,9 @@ impl SessionStore {
             // A miss or an error at home: the replica decides, by its own server's epochs.
             (at_home, Some(replica)) => {
                 let keep = self.repairs && matches!(at_home, Held::Absent);
+                // A home that failed is not asked again in this request (a write-back would
+                // pay its timeout a second time).
+                let slide_home = matches!(at_home, Held::Absent).then_some(home);
                 match self.check_on(
                     replica,
                     &keys,
@@ -313,7 +316,7 @@ impl SessionStore {
                             };
                             self.repair(home, replica, &keys, copy, now);
                         }
-                        (record, user_epoch_key, replica, Some(home))
+                        (record, user_epoch_key, replica, slide_home)
                     }
                     Held::Refused(rejection) => return Err(rejection),
                     Held::Absent => {
@@ -337,7 +340,7 @@ impl SessionStore {
             refreshed = self
                 .write_back_on(served_from, &keys, &record, now)
                 .unwrap_or(false);
-            if let Some(other) = other {
+            if let Some(other) = other.filter(|&o| !self.client.is_refusing(o)) {
                 let _ = self.slide_copy(other, &keys, now, now);
             }
         }
