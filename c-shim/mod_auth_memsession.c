@@ -64,6 +64,8 @@ static const command_rec memsession_directives[] = {
     SERVER_TAKE1("MemSessionLocalCache",
                  "how long a process may reuse a session it validated (0 = always ask)"),
     SERVER_TAKE1("MemSessionKeyPrefix", "namespace of this deployment's keys in memcached"),
+    SERVER_TAKE1("MemSessionReplicas",
+                 "1: each session also on a second server of the farm (default 0)"),
     AP_INIT_TAKE12("MemSessionSecretFile", server_directive12, NULL, RSRC_CONF,
                    "the server secret (root-only file, 32+ random bytes), then optionally the "
                    "previous one, whose sessions stay valid until they end"),

@@ -1000,3 +1000,325 @@ fn shared_round_trips_are_per_server_a_stopped_one_delays_no_other() {
     assert_eq!(farm.breaker_state(0), Some(BreakerState::Closed));
     assert_ne!(farm.breaker_state(1), Some(BreakerState::Closed));
 }
+
+// ---- MemSessionReplicas 1: every session on its home server and its replica (issue 16) ----
+
+fn replicated(client: StoreClient) -> SessionStore {
+    farm_store(client).with_replicas(true)
+}
+
+fn copies(servers: &[Memcached; 3], key: &str) -> Vec<bool> {
+    servers
+        .iter()
+        .map(|s| s.client().get(key).unwrap().is_some())
+        .collect()
+}
+
+#[test]
+fn with_replicas_a_session_lives_on_two_servers_and_a_request_asks_one() {
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let now = unix_now();
+    let sessions = spread_sessions(&store, &["alice", "bob"], now);
+    let deriver = store.derivers().next().unwrap();
+    let alone: Vec<StoreClient> = servers.iter().map(Memcached::client).collect();
+    for (id, user, home) in &sessions {
+        let keys = store.keys_for(id);
+        let replica = store.replica_of(&keys.store_key).unwrap();
+        assert_ne!(replica, *home);
+        let want: Vec<bool> = (0..3).map(|s| s == *home || s == replica).collect();
+        assert_eq!(copies(&servers, &keys.store_key), want, "home {home}");
+        for server in [*home, replica] {
+            assert!(alone[server].get(&keys.global_epoch_key).unwrap().is_some());
+            assert!(alone[server]
+                .get(&deriver.user_epoch_key(user))
+                .unwrap()
+                .is_some());
+        }
+        store.validate(id, &STRICT, now).unwrap();
+    }
+    for (id, _, home) in &sessions {
+        let before: Vec<u64> = alone.iter().map(cmd_gets).collect();
+        store.validate(id, &STRICT, now).unwrap();
+        let after: Vec<u64> = alone.iter().map(cmd_gets).collect();
+        for server in 0..3 {
+            let want = if server == *home { 3 } else { 0 };
+            assert_eq!(after[server] - before[server], want, "server {server}");
+        }
+    }
+}
+
+#[test]
+fn with_replicas_a_flushed_or_dead_server_loses_no_session_and_home_is_repaired() {
+    let mut servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    for lost in 0..3 {
+        let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let now = unix_now();
+        let sessions = spread_sessions(&store, &["alice", "bob"], now);
+        flush(&servers[lost]);
+        let mut repaired = 0;
+        for (id, _, home) in &sessions {
+            store
+                .validate(id, &STRICT, now)
+                .unwrap_or_else(|e| panic!("home {home}, {lost} flushed: {e:?}"));
+            let key = store.keys_for(id).store_key;
+            if *home == lost && copies(&servers, &key)[lost] {
+                repaired += 1;
+            }
+        }
+        let on_lost = sessions.iter().filter(|(_, _, h)| *h == lost).count();
+        // Epoch copies agree across the farm (a missing one is created with the value the
+        // others hold), so every session comes back home.
+        assert_eq!(repaired, on_lost, "sessions repaired on {lost}");
+        // Another node serves every one from its home server alone again.
+        let other = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        for (id, _, _) in &sessions {
+            other.validate(id, &STRICT, now).unwrap();
+        }
+        let alone: Vec<StoreClient> = servers.iter().map(Memcached::client).collect();
+        for (id, _, home) in &sessions {
+            let before: Vec<u64> = alone.iter().map(cmd_gets).collect();
+            other.validate(id, &STRICT, now).unwrap();
+            let after: Vec<u64> = alone.iter().map(cmd_gets).collect();
+            for server in 0..3 {
+                let want = if server == *home { 3 } else { 0 };
+                assert_eq!(after[server] - before[server], want, "server {server}");
+            }
+        }
+        println!("server {lost} flushed: {repaired} of {on_lost} sessions repaired at home");
+    }
+    // Killed: every session is served from the other copy.
+    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let now = unix_now();
+    let sessions = spread_sessions(&store, &["alice"], now);
+    servers[1].child.kill().unwrap();
+    servers[1].child.wait().unwrap();
+    for (id, _, home) in &sessions {
+        store
+            .validate(id, &STRICT, now)
+            .unwrap_or_else(|e| panic!("home {home}, server 1 dead: {e:?}"));
+    }
+    // Logins keep two copies while one server is out, choosing pairs without it.
+    for _ in 0..10 {
+        let (id, _) = store.create(new_session("alice"), now).unwrap();
+        let key = store.keys_for(&id).store_key;
+        assert_ne!(store.client().server_index(&key), 1);
+        assert_ne!(store.replica_of(&key), Some(1));
+    }
+}
+
+#[test]
+fn a_revoked_session_is_not_revived_from_its_replica() {
+    // Alice is revoked, then the home server of some of her sessions loses them (flushed):
+    // their copies on the replicas hold the epochs from before the revocation and must not
+    // be served, by a node that never saw them either. Bob's sessions all survive.
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    for lost in 0..3 {
+        let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let now = unix_now();
+        let sessions = spread_sessions(&store, &["alice", "bob"], now);
+        assert!(store.revoke_user("alice").is_complete());
+        flush(&servers[lost]);
+        let node = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let mut from_replica = 0;
+        for (id, user, home) in &sessions {
+            let result = node.validate(id, &STRICT, now);
+            if user == "alice" {
+                assert!(
+                    matches!(result, Err(Rejection::Revoked(_))),
+                    "alice's session on {home}, {lost} flushed: {result:?}"
+                );
+                from_replica += usize::from(*home == lost);
+            } else {
+                assert!(result.is_ok(), "bob on {home}, {lost} flushed: {result:?}");
+            }
+        }
+        assert!(
+            from_replica >= 3,
+            "alice's sessions on {lost}: {from_replica}"
+        );
+        // Nor did a repair put any of alice's sessions back home.
+        for (id, user, home) in &sessions {
+            if user == "alice" && *home == lost {
+                let key = store.keys_for(id).store_key;
+                assert!(
+                    !copies(&servers, &key)[lost],
+                    "alice's session repaired on {lost}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_copy_on_a_server_without_its_epochs_does_not_validate() {
+    // The replica's server lost its epoch copies but kept the records (an eviction, or
+    // someone deleting keys); the home copy is gone. The replica's copy must fail closed.
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let now = unix_now();
+    let sessions = spread_sessions(&store, &["alice"], now);
+    let deriver = store.derivers().next().unwrap();
+    let (id, _, home) = &sessions[0];
+    let keys = store.keys_for(id);
+    let replica = store.replica_of(&keys.store_key).unwrap();
+    let global_copy = servers[replica]
+        .client()
+        .get(&keys.global_epoch_key)
+        .unwrap();
+    servers[replica]
+        .client()
+        .delete(&keys.global_epoch_key)
+        .unwrap();
+    servers[*home].client().delete(&keys.store_key).unwrap();
+    let node = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let result = node.validate(id, &STRICT, now);
+    assert!(
+        matches!(result, Err(Rejection::Revoked(_))),
+        "no global epoch on the replica's server: {result:?}"
+    );
+    // The same with the user's epoch gone instead.
+    servers[replica]
+        .client()
+        .set_permanent(&keys.global_epoch_key, &global_copy.unwrap())
+        .unwrap();
+    let (id, _, home) = sessions
+        .iter()
+        .find(|(i, _, _)| {
+            let k = store.keys_for(i).store_key;
+            store.replica_of(&k) == Some(replica)
+        })
+        .unwrap();
+    let keys = store.keys_for(id);
+    servers[replica]
+        .client()
+        .delete(&deriver.user_epoch_key("alice"))
+        .unwrap();
+    servers[*home].client().delete(&keys.store_key).unwrap();
+    let node = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let result = node.validate(id, &STRICT, now);
+    assert!(
+        matches!(result, Err(Rejection::Revoked(_))),
+        "no user epoch on the replica's server: {result:?}"
+    );
+}
+
+#[test]
+fn a_logout_deletes_both_copies_and_a_sliding_window_moves_on_both() {
+    use memsession::session::record;
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let now = unix_now();
+    let sessions = spread_sessions(&store, &["alice"], now);
+    let sliding = Policy {
+        inactivity_timeout: Duration::ZERO,
+        max_lifetime: Duration::ZERO,
+        extend: true,
+    };
+    let later = now + 400; // past a meaningful part of the 600 s window
+    for (id, _, home) in &sessions {
+        let keys = store.keys_for(id);
+        let replica = store.replica_of(&keys.store_key).unwrap();
+        let validated = store.validate(id, &sliding, later).unwrap();
+        assert!(validated.refreshed, "home {home}");
+        for server in [*home, replica] {
+            let sealed = servers[server]
+                .client()
+                .get(&keys.store_key)
+                .unwrap()
+                .unwrap();
+            let copy = record::open(&sealed, &keys).unwrap();
+            assert_eq!(copy.last_seen, later, "the copy on {server} (home {home})");
+        }
+    }
+    for (id, _, home) in &sessions {
+        assert!(store.delete(id).unwrap());
+        let key = store.keys_for(id).store_key;
+        assert_eq!(copies(&servers, &key), vec![false; 3], "home {home}");
+        assert!(matches!(
+            store.validate(id, &STRICT, now),
+            Err(Rejection::Unknown)
+        ));
+    }
+}
+
+#[test]
+fn a_replica_that_missed_a_revocation_is_never_copied_home() {
+    // Alice is revoked while the replica of one of her sessions is stopped (it missed it);
+    // then the session's home server is flushed. The replica still holds the old epochs: it
+    // may serve the session only within the window README states (until it is reset), and
+    // its copy is never written home, where it would outlive that reset.
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let grace = Duration::from_millis(300);
+    let farm = || farm_of(&[&servers[0], &servers[1], &servers[2]]);
+    let node = replicated(farm()).with_behind_grace(grace);
+    let now = unix_now();
+    let sessions = spread_sessions(&node, &["alice", "bob"], now);
+    let (id, _, home) = sessions.iter().find(|(_, u, _)| u == "alice").unwrap();
+    let key = node.keys_for(id).store_key;
+    let replica = node.replica_of(&key).unwrap();
+    servers[replica].signal("STOP");
+    let revocation = replicated(farm()).revoke_user("alice");
+    servers[replica].signal("CONT");
+    assert_eq!(
+        revocation
+            .missed
+            .iter()
+            .map(|(s, _)| *s)
+            .collect::<Vec<_>>(),
+        vec![replica]
+    );
+    // The node learns the revocation from a session on a server that took it.
+    let elsewhere = sessions
+        .iter()
+        .find(|(_, _, h)| *h != replica)
+        .map(|(i, _, _)| i)
+        .unwrap();
+    let _ = node.validate(elsewhere, &STRICT, now);
+    assert_eq!(node.known_generation(), revocation.generation);
+    flush(&servers[*home]);
+    let first = node.validate(id, &STRICT, now);
+    assert!(
+        !copies(&servers, &key)[*home],
+        "a copy from a replica that missed a revocation was written home ({first:?})"
+    );
+    std::thread::sleep(grace + Duration::from_millis(50));
+    let result = node.validate(id, &STRICT, now);
+    assert!(result.is_err(), "served after the grace: {result:?}");
+    assert!(!copies(&servers, &key)[*home]);
+    let fresh = replicated(farm());
+    assert!(fresh.validate(id, &STRICT, now).is_err());
+}
+
+#[test]
+fn a_write_back_served_from_the_replica_asks_a_silent_home_once() {
+    use memsession::session::record;
+    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let now = unix_now();
+    let sessions = spread_sessions(&store, &["alice"], now);
+    let (id, _, home) = &sessions[0];
+    let keys = store.keys_for(id);
+    let replica = store.replica_of(&keys.store_key).unwrap();
+    let sliding = Policy {
+        inactivity_timeout: Duration::ZERO,
+        max_lifetime: Duration::ZERO,
+        extend: true,
+    };
+    servers[*home].signal("STOP");
+    let started = Instant::now();
+    let validated = store.validate(id, &sliding, now + 400);
+    let took = started.elapsed();
+    servers[*home].signal("CONT");
+    assert!(validated.unwrap().refreshed);
+    assert!(
+        took < TIMEOUT + SLACK,
+        "{took:?}: the silent home server was asked twice"
+    );
+    let sealed = servers[replica]
+        .client()
+        .get(&keys.store_key)
+        .unwrap()
+        .unwrap();
+    assert_eq!(record::open(&sealed, &keys).unwrap().last_seen, now + 400);
+}

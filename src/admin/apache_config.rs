@@ -4,7 +4,8 @@
 //! - `Include`/`IncludeOptional` (globs, relative to `ServerRoot`) are followed in order; an
 //!   include inside a section belongs to that section.
 //! - The main server and every `<VirtualHost>` get their own `MemSessionServers`,
-//!   `MemSessionKeyPrefix`, `MemSessionSecretFile` and `MemSessionTimeout`, applied with the
+//!   `MemSessionKeyPrefix`, `MemSessionSecretFile`, `MemSessionTimeout` and
+//!   `MemSessionReplicas`, applied with the
 //!   module's own parser; a virtual host inherits what it does not set
 //!   ([`ServerConfig::merge`]). Each setting remembers the `file:line` it came from.
 //! - `<IfDefine>` is evaluated against httpd's `-D` names as far as they are known (the
@@ -32,10 +33,11 @@ use crate::config::ServerConfig;
 const MAX_DEPTH: usize = 16;
 /// Files read in all; a glob matching more is refused rather than read forever.
 const MAX_FILES: usize = 2000;
-const SERVER_DIRECTIVES: [&str; 7] = [
+const SERVER_DIRECTIVES: [&str; 8] = [
     "MemSessionServers",
     "MemSessionTimeout",
     "MemSessionKeyPrefix",
+    "MemSessionReplicas",
     SECRET_DIRECTIVE,
     store_transport::CA_DIRECTIVE,
     store_transport::CLIENT_DIRECTIVE,
@@ -835,7 +837,8 @@ impl Reader<'_> {
                 "MemSessionKeyPrefix" => scope.origin.prefix = Some(at.to_string()),
                 "MemSessionTimeout" => scope.origin.timeout = Some(at.to_string()),
                 SECRET_DIRECTIVE => scope.origin.secret = Some(at.to_string()),
-                // TLS and authentication change how the store is reached, not which it is.
+                // Replicas, TLS and authentication change where or how the store is
+                // reached, not which store it is.
                 _ => {}
             }
         } else if is("Include") || is("IncludeOptional") {

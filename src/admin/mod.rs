@@ -53,7 +53,7 @@ const MAX_STDIN: u64 = 8192;
 pub const USAGE: &str = "\
 usage: memsessionctl [--config FILE] [--define NAME]... [--vhost NAME]
                      [--servers ADDR[,ADDR...]] [--prefix PREFIX] [--secret-file FILE[,PREVIOUS]]
-                     [--timeout DURATION] [--json] COMMAND
+                     [--timeout DURATION] [--replicas 0|1] [--json] COMMAND
 
 commands:
   check              connect to every memcached server, report version, uptime, memory,
@@ -65,13 +65,15 @@ commands:
                      Both write every server; exit 2 naming each server that did not take
                      it (the others did): re-run until it succeeds
   session-info       read a session cookie value from stdin; show its user, times,
-                     validity and the server holding it (never the id)
+                     validity and its home server (never the id); with MemSessionReplicas 1,
+                     which of its two servers (home, replica) hold a copy
   locate USER        for each server: whether it holds USER's revocation epoch and its
                      copy of the global epoch (with its revocation generation)
 
 Where the store is comes from --config (default /etc/apache2/apache2.conf), resolved as
 httpd would: Include/IncludeOptional followed, every <VirtualHost> with what it sets and
-inherits (MemSessionServers, MemSessionKeyPrefix, MemSessionSecretFile, MemSessionTimeout),
+inherits (MemSessionServers, MemSessionKeyPrefix, MemSessionSecretFile, MemSessionTimeout,
+MemSessionReplicas),
 <IfModule> against the LoadModule lines read, <IfDefine> against Define lines, the -D names
 in APACHE_ARGUMENTS of the envvars file next to FILE, and --define NAME (httpd's -D NAME;
 Debian's apache2ctl passes none of its own). A section it cannot decide (<IfVersion>,
@@ -80,7 +82,7 @@ counts only when a Listen address reaches it past the virtual hosts.
 Several stores (different servers, prefix or secret): check, stats, revoke-user and
 revoke-all act on each and report each; session-info needs --vhost NAME (a ServerName or
 ServerAlias), which picks the stores of the matching servers for every command.
---servers, --prefix and --secret-file replace what the configuration says; with --servers
+--servers, --prefix, --secret-file and --replicas replace what the configuration says; with --servers
 and no --config the configuration is not read. No MemSession server directive in the
 configuration and no --servers: exit 78 (the defaults are not assumed). Every command
 prints the servers, prefix and source (file:line or flag) it used. The secret file is
@@ -124,6 +126,8 @@ pub struct Options {
     /// `--vhost NAME`: only the servers answering to NAME.
     pub vhost: Option<String>,
     pub timeout: Option<Duration>,
+    /// `--replicas 0|1`: `MemSessionReplicas`, in place of what the configuration says.
+    pub replicas: Option<bool>,
     pub json: bool,
     pub command: Command,
 }
@@ -155,6 +159,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
     let mut defines = Vec::new();
     let mut vhost = None;
     let mut timeout = None;
+    let mut replicas = None;
     let mut json = false;
     let mut rest: Vec<&str> = Vec::new();
     let mut i = 0;
@@ -229,6 +234,14 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
                 }
                 timeout = Some(parsed);
             }
+            "--replicas" => {
+                let given = value("--replicas")?;
+                let mut check = ServerConfig::default();
+                check
+                    .set("MemSessionReplicas", &given)
+                    .map_err(|e| format!("--replicas: {e}"))?;
+                replicas = Some(check.replicas == Some(1));
+            }
             "--json" if inline.is_none() => json = true,
             "-h" | "--help" => return Err(String::new()),
             other if other.starts_with('-') && other.len() > 1 => {
@@ -268,6 +281,7 @@ pub fn parse_args(args: &[String]) -> Result<Options, String> {
         defines,
         vhost,
         timeout,
+        replicas,
         json,
         command,
     })
@@ -282,6 +296,8 @@ pub struct Target {
     pub timeout: Duration,
     /// TLS and authentication for TCP servers, as the configuration says.
     pub transport: Transport,
+    /// `MemSessionReplicas 1` with two servers or more: sessions have a second copy.
+    pub replicas: bool,
     pub source: Source,
     /// The servers of httpd that use this store (empty when only flags say where it is).
     pub hosts: Vec<String>,
@@ -312,6 +328,9 @@ impl Target {
         );
         if !self.hosts.is_empty() {
             out.push_str(&format!("hosts: {}\n", self.hosts.join("; ")));
+        }
+        if self.replicas {
+            out.push_str("replicas: 1 (each session on its home server and a replica)\n");
         }
         out
     }
@@ -464,6 +483,8 @@ pub fn resolve(options: &Options) -> Result<Vec<Target>, (i32, String)> {
         let transport = config
             .transport()
             .map_err(|e| config_error(format!("the {}: {e}", scope.label())))?;
+        let replicas =
+            options.replicas.unwrap_or(config.replicas.unwrap_or(0) > 0) && servers.len() > 1;
         let host = read_config.then(|| scope.label());
         let same = targets.iter_mut().find(|t| {
             t.servers == servers && t.prefix == prefix && t.secrets.files == secrets.files
@@ -472,6 +493,8 @@ pub fn resolve(options: &Options) -> Result<Vec<Target>, (i32, String)> {
             Some(target) => {
                 target.hosts.extend(host);
                 target.timeout = target.timeout.max(timeout);
+                // Copies are looked for wherever any server using the store may put them.
+                target.replicas |= replicas;
             }
             None => targets.push(Target {
                 servers,
@@ -479,6 +502,7 @@ pub fn resolve(options: &Options) -> Result<Vec<Target>, (i32, String)> {
                 secrets,
                 timeout,
                 transport,
+                replicas,
                 source: Source {
                     servers: servers_from,
                     prefix: prefix_from,
@@ -537,7 +561,10 @@ pub fn run(args: &[String], stdin: &mut dyn Read, now: u64) -> Outcome {
             target.secrets.previous.as_ref(),
             &target.prefix,
             Duration::ZERO,
-        );
+        )
+        .with_replicas(target.replicas)
+        // Inspection writes nothing: a copy found only on the replica is not put back home.
+        .with_repairs(false);
         let out = match &options.command {
             Command::Check => check(&store, target, json),
             Command::Stats => stats(&store, target, json),
@@ -1071,27 +1098,73 @@ fn session_info(store: &SessionStore, stdin: &mut dyn Read, json: bool, now: u64
     };
     let tag = id.log_tag();
     let mut found = None;
+    // Where the copies of the session are: (server, role, held), home first.
+    let mut places: Vec<(usize, &str, Option<bool>)> = Vec::new();
+    let mut failed = None;
     for deriver in store.derivers() {
         let keys = deriver.derive(&id);
-        match store.client().get(&keys.store_key) {
-            Ok(Some(sealed)) => {
-                found = Some((sealed, keys));
-                break;
+        let home = store.client().server_index(&keys.store_key);
+        let replica = store.replica_of(&keys.store_key);
+        let mut here = Vec::new();
+        for (server, role) in [(Some(home), "home"), (replica, "replica")] {
+            let Some(server) = server else { continue };
+            match store.client().get_on(server, &keys.store_key) {
+                Ok(Some(sealed)) => {
+                    here.push((server, role, Some(true)));
+                    found.get_or_insert_with(|| (sealed, keys.clone()));
+                }
+                Ok(None) => here.push((server, role, Some(false))),
+                Err(error) => {
+                    here.push((server, role, None));
+                    failed.get_or_insert(error);
+                }
             }
-            Ok(None) => {}
-            Err(error) => {
-                return failure(
-                    json,
-                    COMMAND,
-                    EXIT_STORE,
-                    &format!("session {tag}: {error}"),
-                )
-            }
+        }
+        if places.is_empty() || here.iter().any(|(_, _, held)| *held == Some(true)) {
+            places = here;
+        }
+        if found.is_some() {
+            break;
         }
     }
     let server = found.as_ref().map_or(String::new(), |(_, keys)| {
         store.client().servers()[store.client().server_index(&keys.store_key)].to_string()
     });
+    if let (None, Some(error)) = (&found, failed) {
+        return failure(
+            json,
+            COMMAND,
+            EXIT_STORE,
+            &format!("session {tag}: {error}"),
+        );
+    }
+    let copies_text = places
+        .iter()
+        .map(|(server, role, held)| {
+            format!(
+                "{} ({role}, {})",
+                store.client().servers()[*server],
+                match held {
+                    Some(true) => "held",
+                    Some(false) => "missing",
+                    None => "unreachable",
+                }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let copies_json = places
+        .iter()
+        .map(|(server, role, held)| {
+            format!(
+                "{{\"server\":{},\"role\":{},\"held\":{}}}",
+                json_string(&store.client().servers()[*server].to_string()),
+                json_string(role),
+                held.map_or("null".to_string(), |h| h.to_string())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
     let record = match found.map(|(sealed, keys)| record::open(&sealed, &keys)) {
         None => return invalid(json, &tag, "unknown", "no such session in the store"),
         Some(Err(error)) => {
@@ -1128,7 +1201,7 @@ fn session_info(store: &SessionStore, stdin: &mut dyn Read, json: bool, now: u64
             "{{\"command\":\"session-info\",\"ok\":{},\"exit\":{code},\"session\":{},\
              \"validity\":{},\"user\":{},\"auth_type\":{},\"created\":{},\"last_seen\":{},\
              \"expires\":{},\"inactivity_timeout\":{},\"credential_end\":{},\
-             \"delegated_credentials\":{},\"server\":{}}}\n",
+             \"delegated_credentials\":{},\"server\":{}{}}}\n",
             code == EXIT_OK,
             json_string(&tag),
             json_string(validity),
@@ -1145,12 +1218,17 @@ fn session_info(store: &SessionStore, stdin: &mut dyn Read, json: bool, now: u64
             },
             record.ccache.is_some(),
             json_string(&server),
+            if store.replicas() {
+                format!(",\"copies\":[{copies_json}]")
+            } else {
+                String::new()
+            },
         )
     } else {
         format!(
             "session: {tag}\nvalidity: {validity}\nuser: {}\nauth-type: {}\ncreated: {}\n\
              last-seen: {}\nexpires: {}\ninactivity-timeout: {}\ncredential-end: {}\n\
-             delegated-credentials: {}\nserver: {server}\n",
+             delegated-credentials: {}\nserver: {server}\n{}",
             one_line(&record.user),
             one_line(&record.auth_type),
             iso8601(record.created),
@@ -1163,6 +1241,11 @@ fn session_info(store: &SessionStore, stdin: &mut dyn Read, json: bool, now: u64
             },
             time_or_none(record.credential_end),
             if record.ccache.is_some() { "yes" } else { "no" },
+            if store.replicas() {
+                format!("copies: {copies_text}\n")
+            } else {
+                String::new()
+            },
         )
     };
     Outcome {

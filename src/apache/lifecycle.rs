@@ -74,16 +74,29 @@ pub extern "C" fn memsession_rs_post_config(
         super::shared_metrics::set_up(server);
         track_forks();
         let mut checked: Vec<String> = Vec::new();
+        let mut warned_single: Vec<String> = Vec::new();
         each_server(server, |s, state| {
-            if !state.config.servers_configured() {
-                return;
-            }
             let servers = state.config.servers();
             let label = servers
                 .iter()
                 .map(|a| a.to_string())
                 .collect::<Vec<_>>()
                 .join(" ");
+            if state.config.replicas_without_a_second_server() && !warned_single.contains(&label) {
+                warned_single.push(label.clone());
+                log::server(
+                    s,
+                    Level::Warning,
+                    format_args!(
+                        "MemSessionReplicas 1 with a single server ({label}): there is no second \
+                         server to keep a copy on, so each session is stored once; list two or \
+                         more in MemSessionServers"
+                    ),
+                );
+            }
+            if !state.config.servers_configured() {
+                return;
+            }
             if checked.contains(&label) {
                 return;
             }

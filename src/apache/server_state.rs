@@ -31,13 +31,16 @@ impl ServerState {
                 let transport = self.config.transport().ok()?;
                 let client = StoreClient::new(self.config.servers(), self.config.timeout())
                     .with_transport(transport);
-                Some(SessionStore::new(
-                    client,
-                    &secrets.current,
-                    secrets.previous.as_ref(),
-                    self.config.key_prefix(),
-                    self.config.local_cache(),
-                ))
+                Some(
+                    SessionStore::new(
+                        client,
+                        &secrets.current,
+                        secrets.previous.as_ref(),
+                        self.config.key_prefix(),
+                        self.config.local_cache(),
+                    )
+                    .with_replicas(self.config.replicas()),
+                )
             })
             .as_ref()
     }

@@ -25,6 +25,8 @@ pub struct ServerConfig {
     pub tls_ca: Option<CaFile>,
     pub tls_client: Option<ClientCertificate>,
     pub auth: Option<AuthFile>,
+    /// `MemSessionReplicas 0|1`: copies of each session beyond the first.
+    pub replicas: Option<u8>,
 }
 
 /// `MemSessionSecretFile current [previous]`: the secret new sessions are issued under, and
@@ -64,6 +66,17 @@ impl ServerConfig {
             "MemSessionLocalCache" => self.local_cache = Some(parse_duration(arg).map_err(named)?),
             "MemSessionKeyPrefix" => {
                 self.key_prefix = Some(values::parse_key_prefix(arg).map_err(named)?)
+            }
+            "MemSessionReplicas" => {
+                self.replicas = Some(match arg {
+                    "0" => 0,
+                    "1" => 1,
+                    _ => {
+                        return Err(named(format!(
+                            "'{arg}' must be 0 or 1 (copies of each session beyond the first)"
+                        )))
+                    }
+                })
             }
             SECRET_DIRECTIVE | store_transport::CLIENT_DIRECTIVE => {
                 return self.set_words(directive, &[arg])
@@ -127,6 +140,7 @@ impl ServerConfig {
             tls_ca: inherit(&vhost.tls_ca, &self.tls_ca),
             tls_client: inherit(&vhost.tls_client, &self.tls_client),
             auth: inherit(&vhost.auth, &self.auth),
+            replicas: inherit(&vhost.replicas, &self.replicas),
         }
     }
 
@@ -153,6 +167,15 @@ impl ServerConfig {
     }
     pub fn local_cache(&self) -> Duration {
         self.local_cache.unwrap_or(Duration::ZERO)
+    }
+    /// Whether each session also goes to a second server (`MemSessionReplicas 1`): only
+    /// with two servers or more (with one, the directive is a no-op, warned about at start-up).
+    pub fn replicas(&self) -> bool {
+        self.replicas.unwrap_or(0) > 0 && self.servers().len() > 1
+    }
+    /// `MemSessionReplicas 1` with a single server: nowhere to put a copy.
+    pub fn replicas_without_a_second_server(&self) -> bool {
+        self.replicas.unwrap_or(0) > 0 && self.servers().len() < 2
     }
     pub fn key_prefix(&self) -> &str {
         self.key_prefix.as_deref().unwrap_or(DEFAULT_KEY_PREFIX)
@@ -183,6 +206,26 @@ mod tests {
         assert_eq!(config.timeout(), Duration::from_millis(200));
         assert_eq!(config.local_cache(), Duration::ZERO);
         assert_eq!(config.key_prefix(), "memsession:");
+        assert!(!config.replicas());
+    }
+
+    #[test]
+    fn replicas_need_two_servers_and_a_vhost_inherits_or_overrides_them() {
+        let mut main = ServerConfig::default();
+        main.set("MemSessionReplicas", "1").unwrap();
+        assert!(!main.replicas(), "one server: nowhere to copy to");
+        assert!(main.replicas_without_a_second_server());
+        main.set("MemSessionServers", "unix:/run/a.sock").unwrap();
+        main.set("MemSessionServers", "unix:/run/b.sock").unwrap();
+        assert!(main.replicas() && !main.replicas_without_a_second_server());
+        assert!(main.merge(&ServerConfig::default()).replicas(), "inherited");
+        let mut vhost = ServerConfig::default();
+        vhost.set("MemSessionReplicas", "0").unwrap();
+        assert!(!main.merge(&vhost).replicas(), "a vhost turns it off");
+        let mut single = ServerConfig::default();
+        single.set("MemSessionServers", "unix:/run/c.sock").unwrap();
+        let merged = main.merge(&single);
+        assert!(!merged.replicas() && merged.replicas_without_a_second_server());
     }
 
     #[test]
@@ -267,6 +310,9 @@ mod tests {
             ("MemSessionTimeout", "1h"),
             ("MemSessionLocalCache", "-1"),
             ("MemSessionKeyPrefix", "a b"),
+            ("MemSessionReplicas", "2"),
+            ("MemSessionReplicas", "on"),
+            ("MemSessionReplicas", ""),
         ] {
             let error = ServerConfig::default().set(directive, arg).unwrap_err();
             assert!(error.starts_with(directive), "{error}");

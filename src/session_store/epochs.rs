@@ -168,36 +168,129 @@ pub fn next_generation(highest_seen: u64) -> u64 {
 /// The current global and user epochs on `server`, creating either when missing; a global
 /// copy found [`Standing::Behind`] is reset first. Creation uses `add`, so two logins racing
 /// agree on one value.
+///
+/// `converge` (with replicas): a missing copy takes the value another server holds, one whose
+/// revocation generation is the highest known (so it has seen every revocation), rather than
+/// a fresh one. Copies then agree across the farm, which lets a copy of a session be checked
+/// on any server that holds it and lets a lost home server be repaired from a replica.
 pub fn current_or_new_on(
     client: &StoreClient,
     server: usize,
     global_key: &str,
     user_key: &str,
     generations: &Generations,
+    converge: bool,
 ) -> Result<(Epoch, Epoch), CreateError> {
     let values = client.get_multi_on(server, &[global_key, user_key])?;
     let mut values = values.into_iter();
-    let global = match GlobalCopy::parse(values.next().flatten().as_deref()) {
+    let global = GlobalCopy::parse(values.next().flatten().as_deref());
+    let user = parse(values.next().flatten().as_deref());
+    let donor = match (converge, &global, &user) {
+        (true, None, _) | (true, _, None) => {
+            Some(donor_on(client, server, global_key, user_key, generations))
+        }
+        _ => None,
+    };
+    let global = match global {
         Some(copy) => match generations.observe(copy.generation, Instant::now()) {
             Standing::Current | Standing::Catching => copy.epoch,
             Standing::Behind => reset_behind(client, server, global_key, generations.highest())?,
         },
-        None => {
-            let generation = farm_generation(client, server, global_key, generations);
-            ensure_global(client, server, global_key, generation)?
-        }
+        None => match donor.as_ref().and_then(|d| d.global) {
+            Some(theirs) => ensure_global_as(client, server, global_key, theirs)?,
+            None => {
+                let generation = farm_generation(client, server, global_key, generations);
+                ensure_global(client, server, global_key, generation)?
+            }
+        },
     };
-    let user = match parse(values.next().flatten().as_deref()) {
+    let user = match user {
         Some(epoch) => epoch,
-        None => ensure_user(client, server, user_key)?,
+        None => match donor.as_ref().and_then(|d| d.user) {
+            Some(theirs) => ensure_user_as(client, server, user_key, theirs)?,
+            None => ensure_user(client, server, user_key)?,
+        },
     };
     Ok((global, user))
+}
+
+/// Copies another server offers for a key `server` lacks: from servers at the highest
+/// revocation generation known (after hearing every server that answers) only.
+struct Donor {
+    global: Option<GlobalCopy>,
+    user: Option<Epoch>,
+}
+
+fn donor_on(
+    client: &StoreClient,
+    server: usize,
+    global_key: &str,
+    user_key: &str,
+    generations: &Generations,
+) -> Donor {
+    let now = Instant::now();
+    let mut offers = Vec::new();
+    for other in (0..client.servers().len()).filter(|&s| s != server && !client.is_refusing(s)) {
+        if let Ok(values) = client.get_multi_on(other, &[global_key, user_key]) {
+            let mut values = values.into_iter();
+            let global = GlobalCopy::parse(values.next().flatten().as_deref());
+            let user = parse(values.next().flatten().as_deref());
+            if let Some(copy) = global {
+                generations.observe(copy.generation, now);
+                offers.push((copy, user));
+            }
+        }
+    }
+    let highest = generations.highest();
+    let mut current = offers
+        .into_iter()
+        .filter(|(copy, _)| copy.generation >= highest);
+    let Some((global, user)) = current.next() else {
+        return Donor {
+            global: None,
+            user: None,
+        };
+    };
+    Donor {
+        global: Some(global),
+        user: user.or_else(|| current.find_map(|(_, user)| user)),
+    }
+}
+
+fn ensure_global_as(
+    client: &StoreClient,
+    server: usize,
+    key: &str,
+    theirs: GlobalCopy,
+) -> Result<Epoch, CreateError> {
+    if client.add_permanent_on(server, key, &theirs.to_bytes())? {
+        return Ok(theirs.epoch);
+    }
+    match GlobalCopy::parse(client.get_on(server, key)?.as_deref()) {
+        Some(copy) => Ok(copy.epoch),
+        None => ensure_global(client, server, key, theirs.generation),
+    }
+}
+
+fn ensure_user_as(
+    client: &StoreClient,
+    server: usize,
+    key: &str,
+    theirs: Epoch,
+) -> Result<Epoch, CreateError> {
+    if client.add_permanent_on(server, key, &theirs.to_bytes())? {
+        return Ok(theirs);
+    }
+    match parse(client.get_on(server, key)?.as_deref()) {
+        Some(epoch) => Ok(epoch),
+        None => ensure_user(client, server, key),
+    }
 }
 
 /// The highest generation the other servers' copies carry (those that answer) and this
 /// process knows: what a new copy on `server` must carry not to look behind. Asked only when
 /// a server has no copy (it was flushed, restarted or added), never per request.
-fn farm_generation(
+pub(super) fn farm_generation(
     client: &StoreClient,
     server: usize,
     global_key: &str,
@@ -213,6 +306,16 @@ fn farm_generation(
         }
     }
     generations.highest()
+}
+
+/// Writes `value` under `key` on `server` if the key is absent there; `true` if `server`
+/// now holds exactly `value` (written now, or by a racing writer of the same value).
+pub(super) fn adopt(client: &StoreClient, server: usize, key: &str, value: &[u8]) -> bool {
+    match client.add_permanent_on(server, key, value) {
+        Ok(true) => true,
+        Ok(false) => matches!(client.get_on(server, key), Ok(Some(held)) if held == value),
+        Err(_) => false,
+    }
 }
 
 fn ensure_global(

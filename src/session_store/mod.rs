@@ -8,6 +8,21 @@
 //! process remembers (bounded) which epoch key belongs to which record key: that mapping
 //! never changes for a session's life. The first request a
 //! process sees for a session pays a second round trip; every later one does not.
+//!
+//! # Replicas (`MemSessionReplicas 1`)
+//!
+//! Each record also lives on a second server, the replica, at a place fixed by its key and
+//! the server list ([`crate::store::routing`]). Each copy is sealed with the epochs of the
+//! server it is on and is only ever checked against that server's copies, so a copy is
+//! never made valid by another server's epochs. Reads ask the home server alone; on a miss
+//! or an error there they ask the replica, and a copy found there is held to the same
+//! rules (a missing epoch on the replica's server matches nothing). A copy served from the
+//! replica after a miss at home is copied back home, byte for byte, only where the home
+//! server's epochs are the ones it was sealed with (or are missing, and the replica has seen
+//! every revocation known): a repair never seals a record under an epoch it was not issued
+//! under, so it cannot outrun a revocation. Logins, sliding write-backs and logouts reach
+//! both copies; a logout deletes the replica first, and a repair checks the replica still
+//! holds the session after writing home, so a logout racing a repair stays done.
 mod epochs;
 mod known_sessions;
 mod outcome;
@@ -94,6 +109,10 @@ pub struct SessionStore {
     previous: Option<KeyDeriver>,
     known: KnownSessions,
     generations: Generations,
+    /// `MemSessionReplicas 1` (and at least two servers): every record also on its replica.
+    replicas: bool,
+    /// Whether a copy found only on the replica is written back home (off for inspection).
+    repairs: bool,
 }
 
 /// What a revocation reached: every server but `missed`.
@@ -127,6 +146,35 @@ impl SessionStore {
             previous: previous_secret.map(|previous| KeyDeriver::new(previous, prefix)),
             known: KnownSessions::new(local_cache),
             generations: Generations::new(BEHIND_GRACE),
+            replicas: false,
+            repairs: true,
+        }
+    }
+
+    /// `MemSessionReplicas 1`: each session also on a second server. Without a second
+    /// server there is nowhere to put it, and this changes nothing.
+    pub fn with_replicas(mut self, replicas: bool) -> SessionStore {
+        self.replicas = replicas && self.client.servers().len() > 1;
+        self
+    }
+
+    /// Whether copies found only on the replica are written back home (on by default):
+    /// memsessionctl looks without writing.
+    pub fn with_repairs(mut self, repairs: bool) -> SessionStore {
+        self.repairs = repairs;
+        self
+    }
+
+    pub fn replicas(&self) -> bool {
+        self.replicas
+    }
+
+    /// The server holding the replica of `store_key`, if replicas are on.
+    pub fn replica_of(&self, store_key: &str) -> Option<usize> {
+        if self.replicas {
+            self.client.replica_index(store_key)
+        } else {
+            None
         }
     }
 
@@ -217,59 +265,71 @@ impl SessionStore {
             deriver,
         } = lookup;
         let first_sight = user_epoch_key.is_none();
-        let server = self.client.server_index(&keys.store_key);
-        let mut wanted = [keys.store_key.as_str(), &keys.global_epoch_key, ""];
-        let wanted = match &user_epoch_key {
-            Some(key) => {
-                wanted[2] = key;
-                &wanted[..]
-            }
-            None => &wanted[..2],
-        };
-        let mut values = self
-            .client
-            .get_multi_shared_on(server, wanted)
-            .map_err(Rejection::Store)?
-            .into_iter();
-        let mut sealed = values.next().flatten().ok_or(Rejection::Unknown)?;
-        let global = GlobalCopy::parse(values.next().flatten().as_deref());
-        let mut user_epoch = epochs::parse(values.next().flatten().as_deref());
-        let mut record = record::open_in_place(&mut sealed, &keys).map_err(Rejection::Record)?;
-        // Every reply teaches the process the farm's revocation generation, a refusal too.
-        let standing = global.map(|copy| self.generations.observe(copy.generation, started));
-        if global.map(|copy| copy.epoch) != Some(record.global_epoch) {
-            return Err(Rejection::Revoked(EpochKind::Global));
-        }
-        let user_epoch_key = match user_epoch_key {
-            Some(key) => key,
-            None => {
-                let key = deriver.user_epoch_key(&record.user);
-                user_epoch = epochs::parse(
-                    self.client
-                        .get_on(server, &key)
-                        .map_err(Rejection::Store)?
-                        .as_deref(),
-                );
-                Arc::from(key)
-            }
-        };
-        if user_epoch != Some(record.user_epoch) {
-            return Err(Rejection::Revoked(EpochKind::User));
-        }
-        // Valid by its server's epochs; unless that server missed a revocation.
-        if standing == Some(Standing::Behind) {
-            return Err(
-                match epochs::reset_behind(
-                    &self.client,
-                    server,
-                    &keys.global_epoch_key,
-                    self.generations.highest(),
-                ) {
-                    Ok(_) => Rejection::ServerReset,
-                    Err(error) => Rejection::Store(error),
+        let home = self.client.server_index(&keys.store_key);
+        let replica = self.replica_of(&keys.store_key);
+        let at_home = self.check_on(
+            home,
+            &keys,
+            user_epoch_key.as_ref(),
+            deriver,
+            started,
+            false,
+        );
+        let (mut record, user_epoch_key, served_from, other) = match (at_home, replica) {
+            (
+                Held::Valid {
+                    record,
+                    user_epoch_key,
+                    ..
                 },
-            );
-        }
+                _,
+            ) => (record, user_epoch_key, home, replica),
+            (Held::Refused(rejection), _) => return Err(rejection),
+            (Held::Absent, None) => return Err(Rejection::Unknown),
+            (Held::Failed(error), None) => return Err(Rejection::Store(error)),
+            // A miss or an error at home: the replica decides, by its own server's epochs.
+            (at_home, Some(replica)) => {
+                let keep = self.repairs && matches!(at_home, Held::Absent);
+                // A home that failed is not asked again in this request (a write-back would
+                // pay its timeout a second time).
+                let slide_home = matches!(at_home, Held::Absent).then_some(home);
+                match self.check_on(
+                    replica,
+                    &keys,
+                    user_epoch_key.as_ref(),
+                    deriver,
+                    started,
+                    keep,
+                ) {
+                    Held::Valid {
+                        record,
+                        sealed,
+                        generation,
+                        user_epoch_key,
+                    } => {
+                        if let Some(sealed) = sealed {
+                            let copy = Found {
+                                record: &record,
+                                sealed: &sealed,
+                                generation,
+                                user_epoch_key: &user_epoch_key,
+                            };
+                            self.repair(home, replica, &keys, copy, now);
+                        }
+                        (record, user_epoch_key, replica, slide_home)
+                    }
+                    Held::Refused(rejection) => return Err(rejection),
+                    Held::Absent => {
+                        return Err(match at_home {
+                            // The home server may hold it: not the client's fault.
+                            Held::Failed(error) => Rejection::Store(error),
+                            _ => Rejection::Unknown,
+                        });
+                    }
+                    Held::Failed(error) => return Err(Rejection::Store(error)),
+                }
+            }
+        };
         check_lifetime(&record, policy, now)?;
 
         let mut refreshed = false;
@@ -277,7 +337,12 @@ impl SessionStore {
         if policy.extend && lifetime::needs_refresh(&record, location_timeout, now) {
             record.last_seen = now;
             // A failed write-back costs the session some of its window, not the request.
-            refreshed = self.write_back(&keys, &record, now).unwrap_or(false);
+            refreshed = self
+                .write_back_on(served_from, &keys, &record, now)
+                .unwrap_or(false);
+            if let Some(other) = other.filter(|&o| !self.client.is_refusing(o)) {
+                let _ = self.slide_copy(other, &keys, now, now);
+            }
         }
         let record = if self.known.caches_records() {
             let shared = Arc::new(record);
@@ -298,11 +363,175 @@ impl SessionStore {
         })
     }
 
+    /// What `server` says of a session: its copy there, checked against that server's epoch
+    /// copies and revocation generation only. One round trip (two the first time a process
+    /// sees the session: its user's epoch key is only known once the record is open).
+    /// `keep_sealed`: hand back the sealed bytes too, for a repair.
+    fn check_on(
+        &self,
+        server: usize,
+        keys: &SessionKeys,
+        user_epoch_key: Option<&Arc<str>>,
+        deriver: &KeyDeriver,
+        started: Instant,
+        keep_sealed: bool,
+    ) -> Held {
+        let mut wanted = [keys.store_key.as_str(), &keys.global_epoch_key, ""];
+        let wanted = match user_epoch_key {
+            Some(key) => {
+                wanted[2] = key;
+                &wanted[..]
+            }
+            None => &wanted[..2],
+        };
+        let mut values = match self.client.get_multi_shared_on(server, wanted) {
+            Ok(values) => values.into_iter(),
+            Err(error) => return Held::Failed(error),
+        };
+        let Some(mut sealed) = values.next().flatten() else {
+            return Held::Absent;
+        };
+        let kept = keep_sealed.then(|| sealed.clone());
+        let global = GlobalCopy::parse(values.next().flatten().as_deref());
+        let mut user_epoch = epochs::parse(values.next().flatten().as_deref());
+        let record = match record::open_in_place(&mut sealed, keys) {
+            Ok(record) => record,
+            Err(error) => return Held::Refused(Rejection::Record(error)),
+        };
+        // Every reply teaches the process the farm's revocation generation, a refusal too.
+        let standing = global.map(|copy| self.generations.observe(copy.generation, started));
+        // A missing global epoch copy (flushed, evicted) matches no record: fail closed.
+        if global.map(|copy| copy.epoch) != Some(record.global_epoch) {
+            return Held::Refused(Rejection::Revoked(EpochKind::Global));
+        }
+        let user_epoch_key = match user_epoch_key {
+            Some(key) => Arc::clone(key),
+            None => {
+                let key = deriver.user_epoch_key(&record.user);
+                match self.client.get_on(server, &key) {
+                    Ok(value) => user_epoch = epochs::parse(value.as_deref()),
+                    Err(error) => return Held::Failed(error),
+                }
+                Arc::from(key)
+            }
+        };
+        if user_epoch != Some(record.user_epoch) {
+            return Held::Refused(Rejection::Revoked(EpochKind::User));
+        }
+        // Valid by its server's epochs; unless that server missed a revocation.
+        if standing == Some(Standing::Behind) {
+            return Held::Refused(
+                match epochs::reset_behind(
+                    &self.client,
+                    server,
+                    &keys.global_epoch_key,
+                    self.generations.highest(),
+                ) {
+                    Ok(_) => Rejection::ServerReset,
+                    Err(error) => Rejection::Store(error),
+                },
+            );
+        }
+        Held::Valid {
+            record,
+            sealed: kept,
+            generation: global.map_or(0, |copy| copy.generation),
+            user_epoch_key,
+        }
+    }
+
+    /// Best effort: puts back on `home` a copy that was missing there and that `replica`
+    /// just served. The very bytes the replica holds, so under the epochs the session was
+    /// issued with there: written only if `home` holds those same epochs, or holds none and
+    /// the replica has seen every revocation this process and the other servers know of (a
+    /// replica that missed one is never copied from). A repair never seals a record under an
+    /// epoch it was not issued under, so no repair can outrun a revocation.
+    fn repair(
+        &self,
+        home: usize,
+        replica: usize,
+        keys: &SessionKeys,
+        found: Found,
+        now: u64,
+    ) -> bool {
+        let Found {
+            record,
+            sealed,
+            generation: replica_generation,
+            user_epoch_key: user_key,
+        } = found;
+        if replica_generation < self.generations.highest() || self.client.is_refusing(home) {
+            return false;
+        }
+        let Ok(values) = self
+            .client
+            .get_multi_on(home, &[&keys.global_epoch_key, user_key])
+        else {
+            return false;
+        };
+        let mut values = values.into_iter();
+        let global = values.next().flatten();
+        let user = values.next().flatten();
+        let global_ok = match GlobalCopy::parse(global.as_deref()) {
+            Some(copy) => {
+                self.generations.observe(copy.generation, Instant::now());
+                copy.epoch == record.global_epoch && copy.generation <= replica_generation
+            }
+            // Nothing at home (flushed, restarted): the replica's epochs, at its generation,
+            // unless another server is ahead of the replica.
+            None if global.is_none() => {
+                epochs::farm_generation(
+                    &self.client,
+                    home,
+                    &keys.global_epoch_key,
+                    &self.generations,
+                ) <= replica_generation
+                    && epochs::adopt(
+                        &self.client,
+                        home,
+                        &keys.global_epoch_key,
+                        &GlobalCopy {
+                            epoch: record.global_epoch,
+                            generation: replica_generation,
+                        }
+                        .to_bytes(),
+                    )
+            }
+            None => false,
+        };
+        let user_ok = global_ok
+            && match (user.as_deref(), epochs::parse(user.as_deref())) {
+                (_, Some(epoch)) => epoch == record.user_epoch,
+                (None, None) => {
+                    epochs::adopt(&self.client, home, user_key, &record.user_epoch.to_bytes())
+                }
+                (Some(_), None) => false,
+            };
+        if !user_ok {
+            return false;
+        }
+        let exptime = lifetime::store_exptime(record, now);
+        if !matches!(
+            self.client.add_on(home, &keys.store_key, sealed, exptime),
+            Ok(true)
+        ) {
+            return false;
+        }
+        // A logout deletes the replica, then home: if it ran meanwhile, the replica is empty
+        // now, and the copy just written home must go too.
+        if !matches!(self.client.get_on(replica, &keys.store_key), Ok(Some(_))) {
+            let _ = self.client.delete_on(home, &keys.store_key);
+            return false;
+        }
+        true
+    }
+
     /// Mints a session with a fresh id, under the current secret. Never takes an id from the
     /// client.
     ///
     /// The record goes to the server its store key hashes to, with the epochs of that server
-    /// (created there if missing). An id whose server fails (or whose breaker is open) is
+    /// (created there if missing); with replicas, a second copy to its replica's server,
+    /// sealed with that server's epochs. An id whose server fails (or whose breaker is open) is
     /// replaced by a fresh one, so a login succeeds while any server it lands on works.
     pub fn create(
         &self,
@@ -317,20 +546,33 @@ impl SessionStore {
         // A draw whose server is known to fail costs no I/O, so it does not count as an
         // attempt: with two of three servers refusing (one down, one whose breaker has not
         // yet probed it back), 8 draws missed the last one about once in 25 logins.
-        for _ in 0..CREATE_DRAWS {
+        for draw in 0..CREATE_DRAWS {
             if attempts == CREATE_ATTEMPTS {
                 break;
             }
             let id = SessionId::generate().map_err(|_| CreateError::Random)?;
             let keys = self.keys_for(&id);
             let server = self.client.server_index(&keys.store_key);
-            if failed.get(server).copied().unwrap_or(true) || self.client.is_refusing(server) {
+            let down =
+                |s: usize| failed.get(s).copied().unwrap_or(true) || self.client.is_refusing(s);
+            if down(server) {
                 last_error.get_or_insert(StoreError::CircuitOpen);
+                continue;
+            }
+            // With replicas, the first half of the draws also avoids a replica known to fail
+            // (free: no I/O), so that a login made while one server is out still gets two
+            // copies; after that, one copy is better than no login.
+            let replica = self.replica_of(&keys.store_key);
+            if replica.is_some_and(down) && draw < CREATE_DRAWS / 2 {
                 continue;
             }
             attempts += 1;
             match self.create_on(server, &new, now, &keys, &user_epoch_key) {
                 Ok(Some(record)) => {
+                    if let Some(replica) = replica {
+                        // Best effort: the session lives at home whatever happens here.
+                        let _ = self.create_replica(replica, &new, now, &keys, &user_epoch_key);
+                    }
                     self.known
                         .remember(&id, Arc::new(keys), Arc::from(user_epoch_key), None);
                     return Ok((id, record));
@@ -366,6 +608,7 @@ impl SessionStore {
             &keys.global_epoch_key,
             user_epoch_key,
             &self.generations,
+            self.replicas,
         )?;
         let record = new_record(new, now, global_epoch, user_epoch);
         let sealed = record::seal(&record, keys).map_err(CreateError::Record)?;
@@ -376,15 +619,46 @@ impl SessionStore {
             .then_some(record))
     }
 
+    /// The replica's copy of a session just created at home: the same record, sealed with
+    /// the replica server's own epochs (created there if missing), added only if absent.
+    fn create_replica(
+        &self,
+        replica: usize,
+        new: &NewSession,
+        now: u64,
+        keys: &SessionKeys,
+        user_epoch_key: &str,
+    ) -> Result<bool, CreateError> {
+        Ok(self
+            .create_on(replica, new, now, keys, user_epoch_key)?
+            .is_some())
+    }
+
     /// Deletes one session (logout), wherever a secret in use placed it. Returns whether the
     /// store held it.
+    ///
+    /// With replicas, both copies: the replica first, so a repair racing this logout (it
+    /// writes home, then checks the replica) never leaves a copy behind. Every copy is tried;
+    /// the first failure is returned.
     pub fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         self.known.forget(id);
         let mut held = false;
+        let mut failed = None;
         for deriver in self.derivers() {
-            held |= self.client.delete(&deriver.derive(id).store_key)?;
+            let key = deriver.derive(id).store_key;
+            let replica = self.replica_of(&key);
+            let home = self.client.server_index(&key);
+            for server in replica.into_iter().chain([home]) {
+                match self.client.delete_on(server, &key) {
+                    Ok(deleted) => held |= deleted,
+                    Err(error) => failed = failed.or(Some(error)),
+                }
+            }
         }
-        Ok(held)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(held),
+        }
     }
 
     /// Ends every session of `user`, on every node, at their next request: under every
@@ -472,20 +746,83 @@ impl SessionStore {
 
     /// Writes back a record whose inactivity window slid, only while the store still holds
     /// it: a logout (or an eviction) between this request's read and its write must stay
-    /// done. `Ok(false)`: the record was gone, nothing written.
+    /// done. `Ok(false)`: the record was gone, nothing written. The home server's copy only
+    /// (see [`SessionStore::write_back_on`]).
     pub fn write_back(
         &self,
         keys: &SessionKeys,
         record: &SessionRecord,
         now: u64,
     ) -> Result<bool, CreateError> {
+        self.write_back_on(self.client.server_index(&keys.store_key), keys, record, now)
+    }
+
+    /// [`SessionStore::write_back`] of the copy `server` holds, which `record` was read from
+    /// (each copy is sealed with its own server's epochs).
+    fn write_back_on(
+        &self,
+        server: usize,
+        keys: &SessionKeys,
+        record: &SessionRecord,
+        now: u64,
+    ) -> Result<bool, CreateError> {
         let sealed = record::seal(record, keys).map_err(CreateError::Record)?;
-        Ok(self.client.replace(
+        Ok(self.client.replace_on(
+            server,
             &keys.store_key,
             &sealed,
             lifetime::store_exptime(record, now),
         )?)
     }
+
+    /// Slides the window of the other copy of a session (the one this request did not read):
+    /// read, opened, `last_seen` moved forward, sealed again with the epochs it already
+    /// carries (never another server's: a copy that is revoked stays revoked) and replaced,
+    /// only while it is still there. `Ok(false)`: nothing to slide.
+    fn slide_copy(
+        &self,
+        server: usize,
+        keys: &SessionKeys,
+        last_seen: u64,
+        now: u64,
+    ) -> Result<bool, CreateError> {
+        let Some(mut sealed) = self.client.get_on(server, &keys.store_key)? else {
+            return Ok(false);
+        };
+        let mut copy = record::open_in_place(&mut sealed, keys).map_err(CreateError::Record)?;
+        if copy.last_seen >= last_seen {
+            return Ok(false);
+        }
+        copy.last_seen = last_seen;
+        self.write_back_on(server, keys, &copy, now)
+    }
+}
+
+/// A copy of a session one server holds and its epochs validate.
+struct Found<'a> {
+    record: &'a SessionRecord,
+    sealed: &'a [u8],
+    /// That server's revocation generation.
+    generation: u64,
+    user_epoch_key: &'a str,
+}
+
+/// What one server says of a session.
+enum Held {
+    /// Its copy there, valid by that server's epochs.
+    Valid {
+        record: SessionRecord,
+        /// The sealed bytes, when asked for (a repair copies them).
+        sealed: Option<Vec<u8>>,
+        generation: u64,
+        user_epoch_key: Arc<str>,
+    },
+    /// No copy there.
+    Absent,
+    /// The server did not answer properly.
+    Failed(StoreError),
+    /// A verdict on the copy there: revoked, malformed, reset.
+    Refused(Rejection),
 }
 
 /// Where to look for one session: its keys under one secret and, once known, its user's

@@ -27,7 +27,7 @@ use super::connection::{Connection, UnixConnect};
 use super::meta::{self, CounterStep, CounterValue, SetMode, Status, MAX_VALUE_LEN};
 use super::observer;
 use super::process;
-use super::routing::server_for_key;
+use super::routing::{replica_for_key, server_for_key};
 use super::shared_gets::SharedGets;
 use super::transport::Transport;
 
@@ -187,6 +187,13 @@ impl StoreClient {
         server_for_key(key, self.servers.len())
     }
 
+    /// The server holding the replica of `key` (`MemSessionReplicas 1`), never the one
+    /// [`StoreClient::server_index`] names; `None` with a single server. Whether any server
+    /// is up plays no part (see [`super::routing`]).
+    pub fn replica_index(&self, key: &str) -> Option<usize> {
+        replica_for_key(key, self.servers.len())
+    }
+
     /// Values in the order of `keys`, `None` for a miss. One round trip per
     /// [`MAX_PIPELINE`] keys, whatever the number of servers involved: all requests are
     /// written to every server concerned before any reply is read. Any failure fails the
@@ -330,15 +337,19 @@ impl StoreClient {
     /// Stores only if the key is present: `Ok(false)` if it is not (deleted or evicted since
     /// it was read). `exptime` as for [`StoreClient::add`].
     pub fn replace(&self, key: &str, value: &[u8], exptime: u64) -> Result<bool, StoreError> {
+        self.replace_on(self.server_index(key), key, value, exptime)
+    }
+
+    /// [`StoreClient::replace`] on `server`, whatever the key's hash.
+    pub fn replace_on(
+        &self,
+        server: usize,
+        key: &str,
+        value: &[u8],
+        exptime: u64,
+    ) -> Result<bool, StoreError> {
         let exptime = check_write(key, value, exptime)?;
-        self.store(
-            self.server_index(key),
-            key,
-            value,
-            exptime,
-            SetMode::Replace,
-            None,
-        )
+        self.store(server, key, value, exptime, SetMode::Replace, None)
     }
 
     /// `add` for an item that must never expire (revocation epochs: they must outlive every
@@ -429,9 +440,14 @@ impl StoreClient {
 
     /// `Ok(false)` if there was nothing to delete.
     pub fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        self.delete_on(self.server_index(key), key)
+    }
+
+    /// [`StoreClient::delete`] on `server`, whatever the key's hash.
+    pub fn delete_on(&self, server: usize, key: &str) -> Result<bool, StoreError> {
         meta::validate_key(key)?;
         let started = observer::start();
-        let result = self.call(self.server_index(key), |conn, deadline| {
+        let result = self.call(server, |conn, deadline| {
             meta::encode_delete(conn.start(), key);
             conn.send(deadline)?;
             let reply = conn.read_reply(deadline)?;
@@ -901,6 +917,40 @@ mod tests {
         assert_eq!(client.idle_connections(0) + client.idle_connections(1), 0);
         assert_eq!(client.breaker_state(0), Some(BreakerState::Closed));
         assert_eq!(client.breaker_state(2), None);
+    }
+
+    #[test]
+    fn a_replica_stays_where_it_is_while_servers_fail() {
+        // Three servers nobody answers on: every breaker opens, and every key keeps its home
+        // and replica servers, nothing re-hashed onto a survivor.
+        let client = StoreClient::new(
+            (0..3)
+                .map(|i| ServerAddress::Unix(format!("/nonexistent/{i}.sock").into()))
+                .collect(),
+            Duration::from_millis(50),
+        );
+        let keys: Vec<String> = (0..200).map(|i| format!("memsession:s:{i}")).collect();
+        let before: Vec<(usize, Option<usize>)> = keys
+            .iter()
+            .map(|k| (client.server_index(k), client.replica_index(k)))
+            .collect();
+        for server in 0..3 {
+            for _ in 0..super::super::breaker::FAILURE_THRESHOLD {
+                assert!(client.get_on(server, "k").is_err());
+            }
+            assert!(client.is_refusing(server), "server {server}");
+            let now: Vec<(usize, Option<usize>)> = keys
+                .iter()
+                .map(|k| (client.server_index(k), client.replica_index(k)))
+                .collect();
+            assert_eq!(now, before, "with servers 0..={server} refusing");
+        }
+        assert!(before.iter().all(|(home, replica)| Some(*home) != *replica));
+        let single = StoreClient::new(
+            vec![ServerAddress::Unix("/nonexistent/a.sock".into())],
+            Duration::from_millis(50),
+        );
+        assert_eq!(single.replica_index("k"), None);
     }
 
     #[test]

@@ -17,6 +17,22 @@
 //! end moves only about 1/N of the keys; removing or reordering servers moves many more.
 //! Sessions on a server that moved are simply not found (the user logs in again); epochs not
 //! found fail closed.
+//!
+//! # The replica's place (`MemSessionReplicas 1`)
+//!
+//! With two servers or more, a session's record also lives on a second server, fixed by the
+//! key and the list alone — never by which servers are up, so every node agrees where both
+//! copies are while one is down, and nothing is re-hashed onto the survivors:
+//!
+//! 1. Hash the key's bytes followed by the 8 bytes `\0replica` with the same FNV-1a
+//!    (equivalently: continue the key's FNV-1a state over those bytes).
+//! 2. Jump consistent hash of that over N − 1 buckets gives `pick`.
+//! 3. The replica is `pick` if `pick` is below the key's home server, else `pick + 1`: the
+//!    servers other than the home server, in the order written.
+//!
+//! So the replica is never the home server, and the load of a lost server spreads over all
+//! the others. Adding a server at the end moves a replica only onto the new server (while the
+//! home server stays put).
 
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -54,6 +70,26 @@ pub fn server_for_key(key: &str, servers: usize) -> usize {
     }
     let buckets = u32::try_from(servers).unwrap_or(u32::MAX);
     jump_consistent_hash(fnv1a64(key.as_bytes()), buckets) as usize
+}
+
+/// What the replica's hash appends to the key (see the module docs).
+const REPLICA_SALT: &[u8] = b"\0replica";
+
+/// The index of the server holding the replica of `key` among `servers` servers: never the
+/// home server ([`server_for_key`]); `None` with fewer than two servers (see the module docs).
+pub fn replica_for_key(key: &str, servers: usize) -> Option<usize> {
+    if servers < 2 {
+        return None;
+    }
+    let home = server_for_key(key, servers);
+    let others = u32::try_from(servers - 1).unwrap_or(u32::MAX);
+    let mut hash = fnv1a64(key.as_bytes());
+    for &byte in REPLICA_SALT {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    let pick = jump_consistent_hash(hash, others) as usize;
+    Some(if pick >= home { pick + 1 } else { pick })
 }
 
 #[cfg(test)]
@@ -125,5 +161,92 @@ mod tests {
             "{counts:?}"
         );
         assert!((600..900).contains(&moved), "moved {moved} of 3000");
+    }
+
+    #[test]
+    fn the_replica_hash_continues_the_key_hash() {
+        let mut bytes = b"memsession:s:abc".to_vec();
+        bytes.extend_from_slice(REPLICA_SALT);
+        let key = "memsession:s:abc";
+        let home = server_for_key(key, 5);
+        let pick = jump_consistent_hash(fnv1a64(&bytes), 4) as usize;
+        let want = if pick >= home { pick + 1 } else { pick };
+        assert_eq!(replica_for_key(key, 5), Some(want));
+    }
+
+    /// The contract vectors for replicas, as for the home server.
+    #[test]
+    fn replica_for_key_is_frozen() {
+        let vectors: &[(&str, [Option<usize>; 4])] = &[
+            // key, replica for 1, 2, 3 and 5 servers (computed independently, by
+            // tests/integration/harness/derivation.py)
+            ("memsession:s:abc", [None, Some(1), Some(1), Some(0)]),
+            ("session-1", [None, Some(0), Some(0), Some(0)]),
+            ("session-3", [None, Some(1), Some(0), Some(3)]),
+            ("session-6", [None, Some(1), Some(0), Some(2)]),
+            ("session-8", [None, Some(0), Some(1), Some(3)]),
+        ];
+        for (key, replicas) in vectors {
+            for (n, want) in [1usize, 2, 3, 5].into_iter().zip(replicas) {
+                assert_eq!(replica_for_key(key, n), *want, "{key} over {n} servers");
+            }
+        }
+    }
+
+    #[test]
+    fn the_replica_is_never_the_home_server_and_spreads_over_the_others() {
+        for servers in 2..=7usize {
+            let mut pairs = vec![vec![0usize; servers]; servers];
+            for i in 0..(1000 * servers) {
+                let key = format!("memsession:s:{i}");
+                let home = server_for_key(&key, servers);
+                let replica = replica_for_key(&key, servers).unwrap();
+                assert_ne!(home, replica, "{key} over {servers}");
+                assert!(replica < servers);
+                pairs[home][replica] += 1;
+            }
+            // A lost server's sessions have their copies spread over every other server.
+            for (home, row) in pairs.iter().enumerate() {
+                let total: usize = row.iter().sum();
+                let share = total / (servers - 1);
+                for (replica, &count) in row.iter().enumerate() {
+                    if replica != home {
+                        assert!(
+                            count * 2 > share && count < share * 2,
+                            "{servers} servers, home {home}: {row:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_replica_depends_on_the_key_and_the_list_alone() {
+        // Computed twice, or with any server down, the answer is the same: there is no input
+        // for health. With one server, there is no replica.
+        assert_eq!(replica_for_key("k", 1), None);
+        assert_eq!(replica_for_key("k", 0), None);
+        for i in 0..500 {
+            let key = format!("memsession:s:{i}");
+            assert_eq!(replica_for_key(&key, 3), replica_for_key(&key, 3));
+        }
+    }
+
+    #[test]
+    fn adding_a_server_moves_a_replica_only_onto_the_new_server() {
+        let mut moved = 0;
+        for i in 0..3000 {
+            let key = format!("memsession:s:{i}");
+            if server_for_key(&key, 4) != server_for_key(&key, 3) {
+                continue; // the home server moved: the replica's others changed
+            }
+            let (three, four) = (replica_for_key(&key, 3), replica_for_key(&key, 4));
+            if three != four {
+                assert_eq!(four, Some(3), "{key}");
+                moved += 1;
+            }
+        }
+        assert!((400..1000).contains(&moved), "moved {moved}");
     }
 }

@@ -114,6 +114,8 @@ HTACCESS = {
     "form": "SetHandler memsession-login-form\n",
     # under a directory where the administrator turned MemSession On
     "inherits": "",
+    # a store directive: the server's alone
+    "replicas": "MemSessionReplicas 0\n",
 }
 
 CC_CGI = """#!/bin/sh
@@ -284,7 +286,8 @@ def test_a_login_location_reached_with_only_a_cookie_keeps_the_session(features,
 # --- .htaccess ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,directive", [("mint", "MemSession"),
-                                            ("delegation", "MemSessionDelegation")])
+                                            ("delegation", "MemSessionDelegation"),
+                                            ("replicas", "MemSessionReplicas")])
 def test_htaccess_cannot_turn_on_minting_or_delegation(features, client, name, directive):
     start = features.error_log.size()
     r = features.client.get(f"/user/{name}/", headers={"Authorization": basic(*MALLORY)})

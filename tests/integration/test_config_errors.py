@@ -29,6 +29,11 @@ CASES = {
                            "MemSessionServers unix:{sock}", False),
     "inactivity-negative": ("MemSessionInactivityTimeout", LOC.format("MemSessionInactivityTimeout -1"),
                             LOC.format("MemSessionInactivityTimeout 0"), True),
+    "replicas": ("MemSessionReplicas", "MemSessionReplicas 2", "MemSessionReplicas 1", True),
+    "replicas-word": ("MemSessionReplicas", "MemSessionReplicas On", "MemSessionReplicas 0", True),
+    # a store directive: server scope only (so never in .htaccess either)
+    "replicas-in-location": ("MemSessionReplicas", LOC.format("MemSessionReplicas 1"),
+                             "MemSessionReplicas 1", True),
 }
 
 
@@ -113,3 +118,14 @@ def test_cookie_secure_off_is_a_warning_at_start_up(another_httpd):
     found = warnings_containing(server, "MemSessionCookieSecure Off: session cookies will be sent "
                                         "over plain http")
     assert found, "the harness sets MemSessionCookieSecure Off, yet no warning was logged"
+
+
+def test_replicas_with_a_single_server_is_a_warning_at_start_up(another_httpd):
+    """README: MemSessionReplicas 1 with one server "is a no-op, with a warning at start-up"."""
+    server = another_httpd(extra_conf="\nMemSessionReplicas 1\n")
+    found = warnings_containing(server, "MemSessionReplicas 1 with a single server")
+    assert len(found) == 1, server.error_log.since(0)[-20:]
+    r = server.client.get("/login", headers={"Authorization": basic("alice", USERS["alice"])})
+    assert r.status == 303, r.describe()
+    cookie = r.cookie("memsession").value
+    assert server.client.get("/app/index.html", cookie=cookie).status == 200

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from harness import ctl, procs
-from harness.derivation import global_epoch_key, record_key, server_for_key, user_epoch_key
+from harness.derivation import (global_epoch_key, record_key, replica_for_key, server_for_key,
+                                user_epoch_key)
 from harness.http import basic
 from harness.memcached import MemcachedServer
 from harness.site import USERS
@@ -158,17 +159,21 @@ def three_memcached(components, paths):
             server.stop()
 
 
-def farm_of_three(another_httpd, servers, prefix: str):
+def farm_of_three(another_httpd, servers, prefix: str, replicas: int | None = None):
     """Two httpd nodes sharing three memcached servers (MemSessionServers in this order)."""
     rest = " ".join(f"unix:{s.sock_path}" for s in servers[1:])
+    extra = f"\nMemSessionServers {rest}\n"
+    if replicas is not None:
+        extra += f"MemSessionReplicas {replicas}\n"
     return [another_httpd(key_prefix=prefix, memcached_sock=Path(servers[0].sock_path),
-                          extra_conf=f"\nMemSessionServers {rest}\n") for _ in range(2)]
+                          extra_conf=extra) for _ in range(2)]
 
 
-def ctl_for(servers, prefix: str):
-    def do(*args: str):
+def ctl_for(servers, prefix: str, *flags: str):
+    def do(*args: str, stdin: str | None = None):
         return ctl.run(["--servers", ",".join(f"unix:{s.sock_path}" for s in servers),
-                        "--prefix", prefix, "--secret-file", ctl.secret_file(), *args])
+                        "--prefix", prefix, "--secret-file", ctl.secret_file(), *flags, *args],
+                       stdin=stdin)
     return do
 
 
@@ -354,3 +359,174 @@ def test_a_server_that_missed_a_revocation_is_reset_not_served(another_httpd, th
     assert all(status == 200 for status, _ in ask(nodes, more))
     print(f"\nrevoke-all missed by server {k}: {served} revoked sessions served after the "
           f"grace, all refused from pass {passes} on")
+
+
+# ---- MemSessionReplicas 1: each session on its home server and on a replica (issue 16) ----
+
+def copies(servers, cookie: str, prefix: str) -> list[bool]:
+    """Which servers hold a record of the session, as memcached itself says."""
+    key = record_key(cookie, prefix)
+    return [s.client().get(key) is not None for s in servers]
+
+
+def placed(cookie: str, prefix: str) -> tuple[int, int]:
+    """(home, replica) of a session, as README documents them."""
+    key = record_key(cookie, prefix)
+    return server_for_key(key, 3), replica_for_key(key, 3)
+
+
+@pytest.mark.parametrize("fault", ["kill", "flush", "stop"])
+def test_with_replicas_losing_any_one_server_loses_no_session(another_httpd, three_memcached,
+                                                              fault):
+    """MemSessionReplicas 1: each server in turn is killed (then restarted empty), flushed, or
+    stopped, with live sessions on all three: every session is still served during the fault
+    and after it, no cookie is expired, and the sessions whose home server came back empty
+    are back on it (repaired from their replica)."""
+    prefix = f"farm3r{fault}{os.getpid()}:"
+    nodes = farm_of_three(another_httpd, three_memcached, prefix, replicas=1)
+    figures = []
+    for k, server in enumerate(three_memcached):
+        sessions = spread(nodes, prefix)
+        for cookie, _, home in sessions:
+            h, r = placed(cookie, prefix)
+            want = [i in (h, r) for i in range(3)]
+            assert copies(three_memcached, cookie, prefix) == want, \
+                f"a session of home {h} must be on {h} and its replica {r} only"
+        on_k = sum(1 for _, _, h in sessions if h == k)
+        if fault == "kill":
+            server.kill()
+        elif fault == "flush":
+            assert server.client().command(b"flush_all") == b"OK"
+        else:
+            server.pause()
+        lost = wrongly_expired = 0
+        try:
+            for (status, expired), (_, _, home) in zip(ask(nodes, sessions), sessions):
+                lost += status != 200
+                wrongly_expired += expired
+            for i in range(6):
+                fresh = login_at(nodes[i % 2])
+                assert user_of(nodes[(i + 1) % 2].client, fresh) == "alice"
+        finally:
+            if fault == "kill":
+                server.start()
+            elif fault == "stop":
+                server.resume()
+        settle()
+        for (status, expired), _ in zip(ask(nodes, sessions, 1), sessions):
+            lost += status != 200
+            wrongly_expired += expired
+        if fault != "stop":
+            # The ones it lost are back at home (a repair by whichever node asked first).
+            back = sum(copies(three_memcached, c, prefix)[k] for c, _, h in sessions if h == k)
+            assert back == on_k, f"{back} of {on_k} sessions repaired on server {k}"
+        assert (lost, wrongly_expired) == (0, 0), \
+            f"server {k} {fault}: {lost} sessions lost, {wrongly_expired} cookies expired"
+        figures.append(f"server {k}: {lost} of {len(sessions)} sessions lost ({on_k} homed "
+                       f"there), {wrongly_expired} cookies wrongly expired")
+    print(f"\nreplicas, {fault}: " + "; ".join(figures))
+
+
+def test_with_replicas_a_logout_deletes_both_copies(another_httpd, three_memcached):
+    """A logout on either node leaves neither copy in memcached, and the session is not
+    served by either node, even once its home server has lost its copy (flushed)."""
+    prefix = f"farm3rlogout{os.getpid()}:"
+    nodes = farm_of_three(another_httpd, three_memcached, prefix, replicas=1)
+    sessions = spread(nodes, prefix, users=("alice",), each=2)
+    for i, (cookie, _, home) in enumerate(sessions):
+        assert sum(copies(three_memcached, cookie, prefix)) == 2
+        node = nodes[i % 2]
+        r = node.client.post("/logout", cookie=cookie, body=b"",
+                             headers={"Origin": node.client.origin})
+        assert r.status == 303, r.describe()
+        for other in nodes:
+            assert other.client.get("/app/index.html", cookie=cookie).status == 401, \
+                f"a logged-out session (home {home}) was served"
+        assert copies(three_memcached, cookie, prefix) == [False] * 3, \
+            f"a copy of a logged-out session (home {home}) is still in memcached"
+    for server in three_memcached:
+        assert server.client().command(b"flush_all") == b"OK"
+        for status, expired in ask(nodes, sessions):
+            assert status == 401, "a logged-out session was served"
+    print(f"\nreplicas: {len(sessions)} logouts, 0 copies left in memcached")
+
+
+def test_with_replicas_a_revoked_session_is_not_revived_from_its_replica(another_httpd,
+                                                                         three_memcached):
+    """revoke-user alice, then each server in turn loses what it holds (flushed, or killed and
+    restarted empty): alice's sessions whose home copy is gone are looked for on their
+    replica, whose epochs say revoked; none is served or put back home. Bob's all are."""
+    prefix = f"farm3rrev{os.getpid()}:"
+    nodes = farm_of_three(another_httpd, three_memcached, prefix, replicas=1)
+    memsessionctl = ctl_for(three_memcached, prefix, "--replicas", "1")
+    revived = 0
+    for k, server in enumerate(three_memcached):
+        sessions = spread(nodes, prefix)
+        r = memsessionctl("revoke-user", "alice")
+        assert r.code == 0, r.describe()
+        if k == 1:
+            server.kill()
+            server.start()
+        else:
+            assert server.client().command(b"flush_all") == b"OK"
+        settle()
+        for (status, expired), (cookie, user, home) in zip(ask(nodes, sessions), sessions):
+            if user == "alice":
+                revived += status == 200
+                assert (status, expired) == (401, True), \
+                    f"alice's session (home {home}, server {k} lost) after revoke-user"
+                if home == k:
+                    assert not copies(three_memcached, cookie, prefix)[k], \
+                        "a revoked session was repaired onto its home server"
+            else:
+                assert (status, expired) == (200, False), f"bob's session on {home}"
+    assert revived == 0
+    print(f"\nreplicas: revoke-user, then each server lost in turn: {revived} revoked sessions "
+          f"served")
+
+
+def test_with_replicas_a_copy_on_a_server_without_its_epochs_is_not_served(another_httpd,
+                                                                          three_memcached):
+    """The only copy left of a session is on a server whose epoch copies are gone (evicted,
+    deleted) while the record stayed: it fails closed, as a record at home would, whichever
+    epoch is missing."""
+    prefix = f"farm3repoch{os.getpid()}:"
+    nodes = farm_of_three(another_httpd, three_memcached, prefix, replicas=1)
+    sessions = spread(nodes, prefix, users=("alice",), each=1)
+    (first, _, _), (second, _, _) = sessions[:2]
+    for cookie, epoch_key in ((first, global_epoch_key(prefix)),
+                              (second, user_epoch_key("alice", prefix))):
+        home, replica = placed(cookie, prefix)
+        assert nodes[0].client.get("/app/index.html", cookie=cookie).status == 200
+        held = three_memcached[replica].client().get(epoch_key)
+        assert held is not None
+        assert three_memcached[replica].client().delete(epoch_key)
+        assert three_memcached[home].client().delete(record_key(cookie, prefix))
+        for node in nodes:
+            r = node.client.get("/app/index.html", cookie=cookie)
+            assert r.status == 401, \
+                f"a copy checked against no epoch was served ({epoch_key!r} missing)"
+        three_memcached[replica].client().set(epoch_key, held)
+
+
+def test_memsessionctl_shows_where_the_copies_of_a_session_are(another_httpd, three_memcached):
+    """session-info with replicas names the home server and the replica and whether each holds
+    a copy; it looks without writing (a copy missing at home stays missing)."""
+    prefix = f"farm3rctl{os.getpid()}:"
+    nodes = farm_of_three(another_httpd, three_memcached, prefix, replicas=1)
+    memsessionctl = ctl_for(three_memcached, prefix, "--replicas", "1")
+    cookie = login_at(nodes[0])
+    home, replica = placed(cookie, prefix)
+    socks = [f"unix:{s.sock_path}" for s in three_memcached]
+    r = memsessionctl("session-info", stdin=cookie)
+    assert r.code == 0 and "validity: valid" in r.stdout, r.describe()
+    assert f"copies: {socks[home]} (home, held), {socks[replica]} (replica, held)" in r.stdout, \
+        r.describe()
+    assert "replicas: 1" in r.stdout, r.describe()
+    assert three_memcached[home].client().delete(record_key(cookie, prefix))
+    j = memsessionctl("--json", "session-info", stdin=cookie)
+    data = json.loads(j.stdout)
+    assert j.code == 0 and data["validity"] == "valid", j.describe()
+    assert data["copies"] == [{"server": socks[home], "role": "home", "held": False},
+                              {"server": socks[replica], "role": "replica", "held": True}]
+    assert not copies(three_memcached, cookie, prefix)[home], "session-info wrote a copy home"

@@ -105,3 +105,14 @@ def server_for_key(key: bytes, servers: int) -> int:
     """Which of `servers` memcached servers (in MemSessionServers order) holds `key`, as README
     documents it: jump_consistent_hash(fnv1a64(key), N)."""
     return 0 if servers <= 1 else jump_consistent_hash(fnv1a64(key), servers)
+
+
+def replica_for_key(key: bytes, servers: int) -> int | None:
+    """Which server holds the replica of `key` with MemSessionReplicas 1 (README, "A farm of
+    memcached servers"): jump_consistent_hash(fnv1a64(key + b"\\0replica"), N - 1), skipping
+    the key's home server; None with fewer than two servers."""
+    if servers < 2:
+        return None
+    home = server_for_key(key, servers)
+    pick = jump_consistent_hash(fnv1a64(key + b"\0replica"), servers - 1)
+    return pick + 1 if pick >= home else pick
