@@ -143,7 +143,7 @@ class Contender:
 
 class Httpd:
     def __init__(self, work: Path, contender: Contender, mpm: str, module: Path, mc_sock: Path,
-                 env: dict | None = None):
+                 env: dict | None = None, start: bool = True):
         self.c = contender
         self.dir = work / contender.name
         (self.dir / "htdocs" / "bench").mkdir(parents=True)
@@ -175,6 +175,8 @@ class Httpd:
                   "</Location>" if contender.kerberos else ""]
         (self.dir / "httpd.conf").write_text("\n".join(lines) + "\n")
         self.dir.chmod(0o755)
+        if not start:  # bench/callgrind.py runs it itself (httpd -X under valgrind)
+            return
         subprocess.run(["apache2", "-f", str(self.dir / "httpd.conf"), "-k", "start"], check=True,
                        stderr=subprocess.PIPE, env={**os.environ, **(env or {}), **contender.env})
         wait_for(lambda: (self.dir / "httpd.pid").exists(), f"httpd {contender.name} pid")

@@ -122,17 +122,17 @@ fn decode_to_slice(text: &[u8], out: &mut [u8]) -> Option<()> {
     }
 }
 
-/// Packs up to four characters into the top of a 24-bit group.
+/// Packs up to four characters into the top of a 24-bit group. One test for the whole
+/// group: a valid sextet never has the top bit that [`INVALID`] has.
 fn sextets(chars: &[u8]) -> Option<u32> {
     let mut n = 0u32;
+    let mut seen = 0u8;
     for (k, &c) in chars.iter().enumerate() {
         let v = DECODE[c as usize];
-        if v == INVALID {
-            return None;
-        }
-        n |= u32::from(v) << (18 - 6 * k as u32);
+        seen |= v;
+        n |= u32::from(v & 0x3f) << (18 - 6 * k as u32);
     }
-    Some(n)
+    (seen & 0x80 == 0).then_some(n)
 }
 
 #[cfg(test)]

@@ -44,10 +44,20 @@ fn trim_ows(s: &str) -> &str {
     &s[start..end]
 }
 
-/// The first pair of `header`, and the rest after its `;`. A single-byte search (memchr).
+/// The first pair of `header`, and the rest after its `;`. A plain byte scan: a cookie
+/// header is short, and `str::find` with a char went through the char searcher, which cost
+/// more than the rest of the parse (callgrind). `;` and `=` are ASCII, so splitting at their
+/// byte positions keeps both halves valid UTF-8.
 fn first_pair(header: &str) -> (&str, &str) {
-    let end = header.find(';').unwrap_or(header.len());
-    (&header[..end], header.get(end + 1..).unwrap_or(""))
+    match header.bytes().position(|b| b == b';') {
+        Some(end) => (&header[..end], &header[end + 1..]),
+        None => (header, ""),
+    }
+}
+
+fn split_at_equals(pair: &str) -> Option<(&str, &str)> {
+    let at = pair.bytes().position(|b| b == b'=')?;
+    Some((&pair[..at], &pair[at + 1..]))
 }
 
 impl<'h> Iterator for CookieValues<'h, '_> {
@@ -57,17 +67,19 @@ impl<'h> Iterator for CookieValues<'h, '_> {
         while !self.rest.is_empty() {
             let (pair, rest) = first_pair(self.rest);
             self.rest = rest;
-            let Some((name, value)) = pair.split_once('=') else {
+            let Some((name, value)) = split_at_equals(pair) else {
                 continue;
             };
             if trim_ows(name) != self.name {
                 continue;
             }
             let value = trim_ows(value);
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
+            let bytes = value.as_bytes();
+            let value = if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
+                &value[1..value.len() - 1]
+            } else {
+                value
+            };
             return Some(value);
         }
         None
