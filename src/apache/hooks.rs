@@ -216,8 +216,10 @@ fn fixups(request: &mut Request) -> c_int {
     if let Some(header) = config.user_header_to_clean() {
         remove_client_copies(request, header);
     }
-    if let (Some(header), Some(user)) = (config.user_header(), request.user()) {
-        request.set_header(Headers::In, header, user);
+    if let Some(header) = config.user_header() {
+        if let Some(user) = request.user() {
+            request.set_header(Headers::In, header, user);
+        }
     }
     if config.enabled() && should_issue(request) {
         issue_session(request, config);

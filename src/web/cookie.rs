@@ -49,10 +49,34 @@ fn trim_ows(s: &str) -> &str {
 /// more than the rest of the parse (callgrind). `;` and `=` are ASCII, so splitting at their
 /// byte positions keeps both halves valid UTF-8.
 fn first_pair(header: &str) -> (&str, &str) {
-    match header.bytes().position(|b| b == b';') {
+    match find_semicolon(header.as_bytes()) {
         Some(end) => (&header[..end], &header[end + 1..]),
         None => (header, ""),
     }
+}
+
+/// The first `;`, eight bytes at a time (a session id is 43 bytes to cross).
+fn find_semicolon(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b';'));
+        // Exact for "some byte is zero"; the lowest flagged byte is the first `;`.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(offset + (zero.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b';')
+        .map(|at| offset + at)
 }
 
 fn split_at_equals(pair: &str) -> Option<(&str, &str)> {
@@ -200,6 +224,21 @@ pub fn is_valid_attribute_value(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn semicolons_are_found_at_every_position() {
+        for len in 0..40 {
+            assert_eq!(find_semicolon(&vec![b'a'; len]), None);
+            for at in 0..len {
+                for later in at..len {
+                    let mut bytes = vec![0xffu8; len];
+                    bytes[at] = b';';
+                    bytes[later] = b';';
+                    assert_eq!(find_semicolon(&bytes), Some(at), "{len} {at} {later}");
+                }
+            }
+        }
+    }
 
     fn all<'h>(header: &'h str, name: &str) -> Vec<&'h str> {
         values(header, name).collect()
