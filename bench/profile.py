@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The loaded server, profiled: for each contender, wrk drives httpd (the same configuration as
 `make bench`: event MPM, 2 children of 25 threads) while perf counts, over httpd's
-children, task-clock, context switches and futex calls (lock contention: an uncontended
-pthread or Rust mutex makes no system call), then records call graphs of the futex calls and
+children, task-clock, context switches and futex calls (an uncontended pthread or Rust
+mutex makes no system call) and entries into the module's contended-mutex path (a uprobe),
+then records call graphs of the futex calls and
 of CPU time (cpu-clock: this VM has no hardware counters).
 
     python3 bench/profile.py [--only memsession-cache1s,memsession] [--seconds 5]
@@ -35,8 +36,26 @@ def children(server: bench.Httpd) -> list[int]:
     return [pid for pid in server.pids() if pid != parent]
 
 
-def perf_stat(pids: list[int], seconds: float, out: Path) -> dict[str, float]:
-    events = "task-clock,context-switches,syscalls:sys_enter_futex"
+# A uprobe on the module's own mutexes' contended path (Rust's std futex mutex enters it only
+# when the lock was held): the local cache's lock shared by the 25 threads of a child, and
+# the shared round trips' state in strict mode. Call graphs cannot tell: neither libc nor the
+# Rust code keeps frame pointers, so perf's stacks stop at libc.
+PROBE = "probe_mod_auth_memsession:ms_lock_contended"
+
+
+def add_probe(module: Path) -> bool:
+    subprocess.run(["perf", "probe", "-q", "-d", PROBE], stderr=subprocess.DEVNULL, check=False)
+    symbols = subprocess.run(["nm", str(module)], capture_output=True, text=True).stdout
+    match = re.search(r"^\S+ t (\S*Mutex14lock_contended)$", symbols, re.M)
+    if not match:
+        return False
+    added = subprocess.run(["perf", "probe", "-q", "-x", str(module), "--add",
+                            f"ms_lock_contended={match.group(1)}"], capture_output=True)
+    return added.returncode == 0
+
+
+def perf_stat(pids: list[int], seconds: float, out: Path, probe: bool) -> dict[str, float]:
+    events = "task-clock,context-switches,syscalls:sys_enter_futex" + (f",{PROBE}" if probe else "")
     proc = subprocess.Popen(["perf", "stat", "-x", ",", "-e", events, "-p", ",".join(map(str, pids)),
                              "-o", str(out), "--", "sleep", str(seconds)])
     return {"proc": proc}
@@ -97,10 +116,11 @@ def main() -> int:
     chosen = {c.name: c for c in bench.contenders(work, mc_tcp) if not c.kerberos}
     module = Path(args.module).name
     servers: dict[str, bench.Httpd] = {}
+    probe = add_probe(Path(args.module).resolve())
     lines = [f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.mpm} MPM; perf over "
              "httpd's children; per request:", "",
              f"{'contender':20s} {'req/s':>8s} {'cpu us':>7s} {'cswitch':>8s} {'futex':>7s} "
-             f"{'module futex':>12s}"]
+             f"{'module futex':>12s} {'contended module locks':>22s}"]
     details: list[str] = []
     try:
         for name in wanted:
@@ -118,7 +138,7 @@ def main() -> int:
             pids = children(server)
             # Counting pass.
             stat_out = results / f"stat-{name}.txt"
-            counting = perf_stat(pids, args.seconds, stat_out)["proc"]
+            counting = perf_stat(pids, args.seconds, stat_out, probe)["proc"]
             r = bench.wrk(url, c.headers, args, args.seconds, results / f"wrk-{name}.txt")
             counting.wait()
             stat = read_stat(stat_out)
@@ -139,8 +159,10 @@ def main() -> int:
             n = max(r["requests"], 1)
             share = ours / total if total else 0.0
             futex = stat.get("syscalls:sys_enter_futex", 0) / n
+            stat = {key.split("/")[0]: value for key, value in stat.items()}
             lines.append(f"{name:20s} {r['rps']:8.0f} {stat.get('task-clock', 0) * 1000 / n:7.1f} "
-                         f"{stat.get('context-switches', 0) / n:8.2f} {futex:7.2f} {futex * share:12.3f}")
+                         f"{stat.get('context-switches', 0) / n:8.2f} {futex:7.2f} {futex * share:12.3f} "
+                         + (f"{stat.get(PROBE, 0) / n:22.4f}" if probe else f"{'(no uprobe)':>22s}"))
             by_dso = subprocess.run(["perf", "report", "-i", str(cpu_data), "--no-children", "--sort",
                                      "dso", "--stdio", "-q", "-g", "none"], capture_output=True, text=True).stdout
             ours_sym = subprocess.run(["perf", "report", "-i", str(cpu_data), "--no-children", "--sort",
@@ -164,6 +186,8 @@ def main() -> int:
         mc.stop()
         mc_tcp.stop()
         shutil.rmtree(work, ignore_errors=True)
+        if probe:
+            subprocess.run(["perf", "probe", "-q", "-d", PROBE], stderr=subprocess.DEVNULL, check=False)
     text = "\n".join(lines + details) + "\n"
     (results / "summary.txt").write_text(text)
     print(text)
