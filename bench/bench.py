@@ -30,6 +30,8 @@ from harness import kdc  # noqa: E402  (the test suite's throwaway MIT realm)
 MODULES = Path("/usr/lib/apache2/modules")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 GRACEFUL_SHUTDOWN_TIMEOUT_S = 5
+# httpd's cheapest authentication: every memsession row is also printed as a ratio to it.
+ANON = "anon-basic"
 
 
 def free_port() -> int:
@@ -141,7 +143,7 @@ class Contender:
 
 class Httpd:
     def __init__(self, work: Path, contender: Contender, mpm: str, module: Path, mc_sock: Path,
-                 env: dict | None = None):
+                 env: dict | None = None, start: bool = True):
         self.c = contender
         self.dir = work / contender.name
         (self.dir / "htdocs" / "bench").mkdir(parents=True)
@@ -173,6 +175,8 @@ class Httpd:
                   "</Location>" if contender.kerberos else ""]
         (self.dir / "httpd.conf").write_text("\n".join(lines) + "\n")
         self.dir.chmod(0o755)
+        if not start:  # bench/callgrind.py runs it itself (httpd -X under valgrind)
+            return
         subprocess.run(["apache2", "-f", str(self.dir / "httpd.conf"), "-k", "start"], check=True,
                        stderr=subprocess.PIPE, env={**os.environ, **(env or {}), **contender.env})
         wait_for(lambda: (self.dir / "httpd.pid").exists(), f"httpd {contender.name} pid")
@@ -300,6 +304,11 @@ def contenders(work: Path, mc_tcp: Memcached) -> list[Contender]:
                   note="strict: every request asks memcached"),
         Contender("memsession-cache1s", "    AuthType MemSession\n    Require valid-user",
                   server="MemSessionLocalCache 1s", login="memsession", note="MemSessionLocalCache 1s"),
+        # httpd's cheapest authentication (no hash, no store): the limit of an auth module here.
+        Contender("anon-basic", "    AuthType Basic\n    AuthName anon\n    AuthBasicProvider anon\n"
+                  "    Anonymous anonymous\n    Anonymous_NoUserID on\n    Anonymous_MustGiveEmail off\n"
+                  "    Require valid-user", modules=["authn_anon"], login="anon",
+                  note="mod_authn_anon, Basic anonymous:x (httpd's cheapest auth)"),
         Contender("basic-sha1", basic + f'    AuthUserFile "{work}/htpasswd-sha1"', login="basic",
                   note="mod_authn_file, SHA1 htpasswd"),
         Contender("basic-memcached", basic + "    AuthBasicProvider socache file\n"
@@ -335,7 +344,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--mpm", default="event")
-    parser.add_argument("--only", default="", help="comma-separated contender names (static is always run)")
+    parser.add_argument("--only", default="", help="comma-separated contender names (static is always "
+                        "run, and anon-basic with any memsession row)")
     parser.add_argument("--module", default=str(REPO / "build" / "mod_auth_memsession.so"))
     parser.add_argument("--memcached-threads", type=int, default=4,
                         help="memcached -t for the session store (its default is 4)")
@@ -381,6 +391,8 @@ def main() -> int:
                     c.env = {"KRB5RCACHETYPE": "none"}
         if args.only:
             wanted = {"static", *args.only.split(",")}
+            if any(name.startswith("memsession") for name in wanted):
+                wanted.add(ANON)  # every memsession row is also a ratio to it
             chosen = [c for c in chosen if c.name in wanted]
         load_client = Path(args.negotiate_load)
         if any(c.fresh_tokens for c in chosen) and not os.access(load_client, os.X_OK):
@@ -395,6 +407,8 @@ def main() -> int:
                 return [f"Cookie: {login_cookie(url)}"]
             if c.login == "basic":
                 return ["Authorization: Basic " + base64.b64encode(b"alice:alicepw").decode()]
+            if c.login == "anon":
+                return ["Authorization: Basic " + base64.b64encode(b"anonymous:x").decode()]
             if c.login == "negotiate":
                 return [f"Authorization: {negotiate(realm, ccache, url + '/bench/index.html')[0]}"]
             if c.login == "gssapi-session":
@@ -502,12 +516,12 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: di
     lines = [f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.mpm} MPM, "
              f"{args.rounds} interleaved rounds; medians; ratio = median of per-round ratios to static",
              "",
-             f"{'contender':20s} {'req/s':>9s} {'ratio':>6s} {'p50 us':>8s} {'p99 us':>8s} "
+             f"{'contender':20s} {'req/s':>9s} {'ratio':>6s} {'spread':>9s} {'p50 us':>8s} {'p99 us':>8s} "
              f"{'Δp50':>6s} {'httpd us/req':>12s} {'mc us/req':>9s} {'gets/req':>8s} {'sets/req':>8s}  note"]
     for c in chosen:
         rs = rows[c.name]
         med = lambda key: statistics.median(r[key] for r in rs)  # noqa: E731
-        ratio = per_round(rows, c.name, "static")
+        ratio, low, high = per_round_spread(rows, c.name, "static")
         dp50 = statistics.median(r["p50"] - s["p50"] for r, s in zip(rs, static))
         bad = sum(r["non2xx"] for r in rs)
         errors = sum(r.get("errors", 0) for r in rs)
@@ -516,9 +530,11 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: di
             note += f" (negotiate_load client: {med('client_us'):.0f} us CPU/req"
             retried = sum(r["retried"] for r in rs)
             note += f"; {retried} sent again after a keep-alive close)" if retried else ")"
-        lines.append(f"{c.name:20s} {med('rps'):9.0f} {ratio:6.2f} {med('p50'):8.0f} {med('p99'):8.0f} "
+        lines.append(f"{c.name:20s} {med('rps'):9.0f} {ratio:6.2f} {low:4.2f}–{high:4.2f} "
+                     f"{med('p50'):8.0f} {med('p99'):8.0f} "
                      f"{dp50:+6.0f} {med('httpd_us'):12.1f} {med('memcached_us'):9.1f} "
                      f"{med('cmd_get'):8.2f} {med('cmd_set'):8.3f}  {note}")
+    lines += against_anon(chosen, rows, args.rounds)
     lines += comparisons(chosen, rows)
     if latency:
         lines += ["", f"one connection (wrk -t1 -c1 -d{args.latency_seconds:g}s), each right after static: "
@@ -534,7 +550,26 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: di
 
 def per_round(rows: dict[str, list[dict]], name: str, other: str) -> float:
     """Median over rounds of name's req/s over other's in the same round."""
-    return statistics.median(a["rps"] / b["rps"] for a, b in zip(rows[name], rows[other]))
+    return per_round_spread(rows, name, other)[0]
+
+
+def per_round_spread(rows: dict[str, list[dict]], name: str, other: str) -> tuple[float, float, float]:
+    """(median, min, max) over rounds of name's req/s over other's in the same round."""
+    ratios = [a["rps"] / b["rps"] for a, b in zip(rows[name], rows[other])]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def against_anon(chosen: list[Contender], rows: dict[str, list[dict]], rounds: int) -> list[str]:
+    """Every memsession row as a ratio to httpd's cheapest authentication, in the same round."""
+    names = [c.name for c in chosen if c.name.startswith("memsession")]
+    if ANON not in rows or not names:
+        return []
+    lines = ["", f"× {ANON} (median of per-round ratios to {ANON}, min–max over {rounds} rounds; "
+             f"{ANON} itself {per_round(rows, ANON, 'static'):.2f} × static)"]
+    for name in names:
+        ratio, low, high = per_round_spread(rows, name, ANON)
+        lines.append(f"{name:20s} {ratio:6.2f}  ({low:.2f}–{high:.2f})")
+    return lines
 
 
 def comparisons(chosen: list[Contender], rows: dict[str, list[dict]]) -> list[str]:

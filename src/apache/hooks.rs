@@ -1,6 +1,6 @@
 //! check_authn and fixups: authenticate on the cookie, issue sessions behind other auth
 //! modules, and hand the user to backends.
-use std::ffi::c_int;
+use std::ffi::{c_int, CStr};
 
 use super::bindings as ap;
 use super::boundary;
@@ -10,7 +10,7 @@ use super::minting::{self, NOTE_AUTHN_PHASE, NOTE_ISSUED, NOTE_VALIDATED};
 use super::request::{Headers, Request};
 use super::status;
 use crate::config::DirConfig;
-use crate::flow::authenticate::{self, AuthRequest, Challenge, Outcome, Recheck};
+use crate::flow::authenticate::{self, AuthRequest, Challenge, ChallengeRequest, Outcome, Recheck};
 use crate::flow::{cookies, unix_now};
 use crate::session::id::SessionId;
 use crate::session_store::NewSession;
@@ -19,6 +19,10 @@ use crate::web::return_path;
 use crate::web::{csrf, header_name};
 
 pub const AUTH_TYPE: &str = "MemSession";
+/// The same, as `r->ap_auth_type` holds it (a constant: no copy per request).
+const AUTH_TYPE_C: &CStr = c"MemSession";
+/// How the user logged in, for the backend.
+const LOGIN_AUTH_TYPE_ENV: &CStr = c"MEMSESSION_LOGIN_AUTH_TYPE";
 
 /// Runs a request hook inside the panic boundary: a panic is logged with the request and
 /// answers 500 — never OK or DECLINED, which would let the request through.
@@ -93,23 +97,18 @@ fn check_authn(request: &mut Request) -> c_int {
     let facts = AuthRequest {
         cookie_header: request.header(Headers::In, c"Cookie"),
         passes_csrf_check: same_site_or_trusted(request, config),
-        unparsed_uri: request.unparsed_uri(),
-        hints: hints(request),
     };
     // A subrequest or internal redirect of a request already authenticated on its session:
     // same client, same cookie, so no second round trip; this location's rules still apply.
     if let Some(record) = request.validated() {
         return match authenticate::recheck(record, &facts, config, unix_now()) {
             Ok(()) => {
-                request.set_user(&record.user, AUTH_TYPE);
-                request.set_note(NOTE_VALIDATED, &record.user);
+                request.set_user_noted(&record.user, AUTH_TYPE_C, NOTE_VALIDATED);
                 delegation::lend_to_backend(request, config, record);
                 status::OK
             }
             Err(Recheck::CrossOrigin) => cross_origin(request, "-"),
-            Err(Recheck::Refused(refusal)) => {
-                refuse(request, config, primary, &facts, refusal, None)
-            }
+            Err(Recheck::Refused(refusal)) => refuse(request, config, primary, refusal, None),
         };
     }
     let Some(store) = request.session_store() else {
@@ -135,9 +134,8 @@ fn check_authn(request: &mut Request) -> c_int {
                     }
                 ),
             );
-            request.set_user(user, AUTH_TYPE);
-            request.set_note(NOTE_VALIDATED, user);
-            request.set_env("MEMSESSION_LOGIN_AUTH_TYPE", &session.record.auth_type);
+            request.set_user_noted(user, AUTH_TYPE_C, NOTE_VALIDATED);
+            request.set_env_static_name(LOGIN_AUTH_TYPE_ENV, &session.record.auth_type);
             if let Some(cookie) = set_cookie {
                 request.set_cookie(&cookie);
             }
@@ -146,9 +144,7 @@ fn check_authn(request: &mut Request) -> c_int {
             status::OK
         }
         Outcome::CrossOrigin { id } => cross_origin(request, &id.tag().to_string()),
-        Outcome::Refused { refusal, id } => {
-            refuse(request, config, primary, &facts, refusal, id.as_ref())
-        }
+        Outcome::Refused { refusal, id } => refuse(request, config, primary, refusal, id.as_ref()),
     }
 }
 
@@ -172,7 +168,6 @@ fn refuse(
     request: &mut Request,
     config: &DirConfig,
     primary: bool,
-    facts: &AuthRequest,
     refusal: authenticate::Refusal,
     id: Option<&SessionId>,
 ) -> c_int {
@@ -196,7 +191,11 @@ fn refuse(
     if refusal.expires_cookie() {
         request.set_cookie(&cookies::expired_cookie(config));
     }
-    match authenticate::challenge(facts, config) {
+    let facts = ChallengeRequest {
+        unparsed_uri: request.unparsed_uri(),
+        hints: hints(request),
+    };
+    match authenticate::challenge(&facts, config) {
         Challenge::Status401 => status::UNAUTHORIZED,
         Challenge::Redirect(location) => {
             request.set_header(Headers::Out, "Location", &location);
@@ -217,8 +216,10 @@ fn fixups(request: &mut Request) -> c_int {
     if let Some(header) = config.user_header_to_clean() {
         remove_client_copies(request, header);
     }
-    if let (Some(header), Some(user)) = (config.user_header(), request.user()) {
-        request.set_header(Headers::In, header, user);
+    if let Some(header) = config.user_header() {
+        if let Some(user) = request.user() {
+            request.set_header(Headers::In, header, user);
+        }
     }
     if config.enabled() && should_issue(request) {
         issue_session(request, config);

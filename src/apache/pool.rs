@@ -57,9 +57,12 @@ impl<'p> Pool<'p> {
     /// A NUL-terminated copy of `text` in the pool (cut at an interior NUL, which no header,
     /// user name or cookie we write contains).
     pub fn c_str(self, text: &str) -> *const c_char {
-        let text = text.split('\0').next().unwrap_or("");
+        // A byte scan: `split('\0')` went through the char searcher, the most expensive
+        // part of setting a user and a note on every request (callgrind).
+        let bytes = text.as_bytes();
+        let len = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
         // SAFETY: apr_pstrmemdup copies `len` bytes and appends a NUL, in pool memory.
-        unsafe { ap::apr_pstrmemdup(self.as_ptr(), text.as_ptr().cast(), text.len()) }
+        unsafe { ap::apr_pstrmemdup(self.as_ptr(), bytes.as_ptr().cast(), len) }
     }
 }
 

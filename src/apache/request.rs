@@ -168,6 +168,21 @@ impl<'r> Request<'r> {
         unsafe { self.raw.as_mut().user = std::ptr::null_mut() }
     }
 
+    /// Sets `r->user` to a pool copy of `user` and `r->ap_auth_type` to a constant, and files
+    /// the same copy under the note `note`: one copy in all, where separate setters made three
+    /// (the request hot path, measured with callgrind).
+    pub fn set_user_noted(&mut self, user: &str, auth_type: &'static CStr, note: &'static CStr) {
+        let user = self.pool().c_str(user);
+        // SAFETY: `user` lives in r->pool, the auth type is static; r->notes lives in r->pool
+        // and setn stores the static key and the pool value without copying.
+        unsafe {
+            let rec = self.raw.as_mut();
+            rec.user = user as *mut c_char;
+            rec.ap_auth_type = auth_type.as_ptr() as *mut c_char;
+            ap::apr_table_setn(rec.notes, note.as_ptr(), user);
+        }
+    }
+
     /// The directory of a `.htaccess` file that applied to this request and may have changed
     /// its authentication or handler (AllowOverride AuthConfig or FileInfo, or an
     /// AllowOverrideList), if any. httpd keeps every `.htaccess` it parsed for the request
@@ -357,6 +372,12 @@ impl<'r> Request<'r> {
         unsafe { ap::memsession_c_set_request_state(self.as_ptr(), kept.cast()) }
     }
 
+    /// Whether this very request kept a session it validated (one pointer read, no table).
+    pub fn kept_validated_here(&self) -> bool {
+        // SAFETY: reads this module's slot of the live request.
+        !unsafe { ap::memsession_c_request_state(self.as_ptr()) }.is_null()
+    }
+
     /// The session validated for this request or the nearest request it derives from.
     pub fn validated(&self) -> Option<&'r ValidRecord> {
         std::iter::once(self.reborrow())
@@ -401,6 +422,15 @@ impl<'r> Request<'r> {
                 pool.c_str(value),
             )
         }
+    }
+
+    /// Sets a variable of the backends' environment whose name is a constant: only the value
+    /// is copied into the pool.
+    pub fn set_env_static_name(&mut self, name: &'static CStr, value: &str) {
+        let value = self.pool().c_str(value);
+        // SAFETY: subprocess_env lives in r->pool; setn keeps the static name and the pool
+        // value without copying.
+        unsafe { ap::apr_table_setn(self.rec().subprocess_env, name.as_ptr(), value) }
     }
 
     /// This site's origin as the client addressed it (`http://host:port`, default port

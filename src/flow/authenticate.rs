@@ -10,12 +10,18 @@ use crate::web::navigation::{self, RequestHints};
 use super::cookies::{self, CookieLookup};
 use super::query;
 
-/// The facts of a request that authentication looks at.
+/// The facts of a request that authentication looks at. What only the unauthenticated answer
+/// needs (the navigation hints, the return path) is read by [`challenge`]'s caller, only
+/// when a request gets one.
 pub struct AuthRequest<'a> {
     pub cookie_header: Option<&'a str>,
     /// The request passes `MemSessionCSRFCheck`: a safe method, the check off, or an
     /// Origin/Referer of this site or a trusted origin (see `web::csrf`).
     pub passes_csrf_check: bool,
+}
+
+/// What the unauthenticated answer looks at.
+pub struct ChallengeRequest<'a> {
     /// The request line's URI, used as the return path after login.
     pub unparsed_uri: &'a str,
     pub hints: RequestHints<'a>,
@@ -159,7 +165,7 @@ pub enum Challenge {
     Redirect(String),
 }
 
-pub fn challenge(request: &AuthRequest, config: &DirConfig) -> Challenge {
+pub fn challenge(request: &ChallengeRequest, config: &DirConfig) -> Challenge {
     let redirect = match config.unauthenticated() {
         Unauthenticated::Status401 => false,
         Unauthenticated::Redirect => true,

@@ -91,9 +91,26 @@ fn decode_to_slice(text: &[u8], out: &mut [u8]) -> Option<()> {
     }
     let mut text_chunks = text.chunks_exact(4);
     let mut out_chunks = out.chunks_exact_mut(3);
+    // Whole groups: four lookups each, one validity test for them all at the end.
+    let mut seen = 0u8;
     for (t, o) in (&mut text_chunks).zip(&mut out_chunks) {
-        let n = sextets(t)?;
-        o.copy_from_slice(&n.to_be_bytes()[1..4]);
+        let (a, b, c, d) = (
+            DECODE[usize::from(t[0])],
+            DECODE[usize::from(t[1])],
+            DECODE[usize::from(t[2])],
+            DECODE[usize::from(t[3])],
+        );
+        seen |= a | b | c | d;
+        let n = u32::from(a & 0x3f) << 18
+            | u32::from(b & 0x3f) << 12
+            | u32::from(c & 0x3f) << 6
+            | u32::from(d & 0x3f);
+        if let [x, y, z] = o {
+            (*x, *y, *z) = ((n >> 16) as u8, (n >> 8) as u8, n as u8);
+        }
+    }
+    if seen & 0x80 != 0 {
+        return None;
     }
     let tail = text_chunks.remainder();
     let out_tail = out_chunks.into_remainder();
@@ -122,17 +139,17 @@ fn decode_to_slice(text: &[u8], out: &mut [u8]) -> Option<()> {
     }
 }
 
-/// Packs up to four characters into the top of a 24-bit group.
+/// Packs up to four characters into the top of a 24-bit group. One test for the whole
+/// group: a valid sextet never has the top bit that [`INVALID`] has.
 fn sextets(chars: &[u8]) -> Option<u32> {
     let mut n = 0u32;
+    let mut seen = 0u8;
     for (k, &c) in chars.iter().enumerate() {
         let v = DECODE[c as usize];
-        if v == INVALID {
-            return None;
-        }
-        n |= u32::from(v) << (18 - 6 * k as u32);
+        seen |= v;
+        n |= u32::from(v & 0x3f) << (18 - 6 * k as u32);
     }
-    Some(n)
+    (seen & 0x80 == 0).then_some(n)
 }
 
 #[cfg(test)]

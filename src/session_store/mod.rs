@@ -40,7 +40,7 @@ use crate::session::record::{self, Epoch, SessionRecord};
 use crate::store::client::{StoreClient, StoreError};
 use epochs::{EpochKind, Generations, Standing};
 pub use epochs::{GlobalCopy, BEHIND_GRACE};
-use known_sessions::KnownSessions;
+use known_sessions::{KnownSessions, Recalled};
 
 /// Fresh ids a login tries before giving up: an id whose server is down or failing is
 /// replaced by another (which lands on another server with probability (N-1)/N), so a login
@@ -219,22 +219,27 @@ impl SessionStore {
         now: u64,
     ) -> Result<Validated, Rejection> {
         let started = Instant::now();
-        let recalled = self.known.recall(id, started);
-        if let Some(record) = recalled.as_ref().and_then(|r| r.fresh_record.as_ref()) {
-            check_lifetime(record, policy, now)?;
-            return Ok(Validated {
-                record: ValidRecord::Shared(Arc::clone(record)),
-                from_local_cache: true,
-                refreshed: false,
-            });
-        }
-        if let Some(recalled) = recalled {
-            let known = Lookup {
-                keys: recalled.keys,
-                user_epoch_key: Some(recalled.user_epoch_key),
-                deriver: &self.current,
-            };
-            return self.validate_in_store(id, known, policy, now, started);
+        match self.known.recall(id, started) {
+            Some(Recalled::Fresh(record)) => {
+                check_lifetime(&record, policy, now)?;
+                return Ok(Validated {
+                    record: ValidRecord::Shared(record),
+                    from_local_cache: true,
+                    refreshed: false,
+                });
+            }
+            Some(Recalled::Known {
+                keys,
+                user_epoch_key,
+            }) => {
+                let known = Lookup {
+                    keys,
+                    user_epoch_key: Some(user_epoch_key),
+                    deriver: &self.current,
+                };
+                return self.validate_in_store(id, known, policy, now, started);
+            }
+            None => {}
         }
         let mut result = Err(Rejection::Unknown);
         for deriver in self.derivers() {

@@ -44,10 +44,44 @@ fn trim_ows(s: &str) -> &str {
     &s[start..end]
 }
 
-/// The first pair of `header`, and the rest after its `;`. A single-byte search (memchr).
+/// The first pair of `header`, and the rest after its `;`. A plain byte scan: a cookie
+/// header is short, and `str::find` with a char went through the char searcher, which cost
+/// more than the rest of the parse (callgrind). `;` and `=` are ASCII, so splitting at their
+/// byte positions keeps both halves valid UTF-8.
 fn first_pair(header: &str) -> (&str, &str) {
-    let end = header.find(';').unwrap_or(header.len());
-    (&header[..end], header.get(end + 1..).unwrap_or(""))
+    match find_semicolon(header.as_bytes()) {
+        Some(end) => (&header[..end], &header[end + 1..]),
+        None => (header, ""),
+    }
+}
+
+/// The first `;`, eight bytes at a time (a session id is 43 bytes to cross).
+fn find_semicolon(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ (ONES * u64::from(b';'));
+        // Exact for "some byte is zero"; the lowest flagged byte is the first `;`.
+        let zero = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero != 0 {
+            return Some(offset + (zero.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == b';')
+        .map(|at| offset + at)
+}
+
+fn split_at_equals(pair: &str) -> Option<(&str, &str)> {
+    let at = pair.bytes().position(|b| b == b'=')?;
+    Some((&pair[..at], &pair[at + 1..]))
 }
 
 impl<'h> Iterator for CookieValues<'h, '_> {
@@ -57,17 +91,19 @@ impl<'h> Iterator for CookieValues<'h, '_> {
         while !self.rest.is_empty() {
             let (pair, rest) = first_pair(self.rest);
             self.rest = rest;
-            let Some((name, value)) = pair.split_once('=') else {
+            let Some((name, value)) = split_at_equals(pair) else {
                 continue;
             };
             if trim_ows(name) != self.name {
                 continue;
             }
             let value = trim_ows(value);
-            let value = value
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(value);
+            let bytes = value.as_bytes();
+            let value = if bytes.len() >= 2 && bytes[0] == b'"' && bytes[bytes.len() - 1] == b'"' {
+                &value[1..value.len() - 1]
+            } else {
+                value
+            };
             return Some(value);
         }
         None
@@ -188,6 +224,21 @@ pub fn is_valid_attribute_value(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn semicolons_are_found_at_every_position() {
+        for len in 0..40 {
+            assert_eq!(find_semicolon(&vec![b'a'; len]), None);
+            for at in 0..len {
+                for later in at..len {
+                    let mut bytes = vec![0xffu8; len];
+                    bytes[at] = b';';
+                    bytes[later] = b';';
+                    assert_eq!(find_semicolon(&bytes), Some(at), "{len} {at} {later}");
+                }
+            }
+        }
+    }
 
     fn all<'h>(header: &'h str, name: &str) -> Vec<&'h str> {
         values(header, name).collect()
