@@ -139,11 +139,12 @@ class Contender:
     kerberos: bool = False  # needs the realm (httpd started with its environment)
     env: dict = field(default_factory=dict)
     fresh_tokens: bool = False  # driven by negotiate_load (a new token per request), not wrk
+    farm: bool = False  # MemSessionServers lists three memcached servers, not one
 
 
 class Httpd:
     def __init__(self, work: Path, contender: Contender, mpm: str, module: Path, mc_sock: Path,
-                 env: dict | None = None, start: bool = True):
+                 env: dict | None = None, start: bool = True, farm: list[Path] | None = None):
         self.c = contender
         self.dir = work / contender.name
         (self.dir / "htdocs" / "bench").mkdir(parents=True)
@@ -164,7 +165,10 @@ class Httpd:
                   f"GracefulShutdownTimeout {GRACEFUL_SHUTDOWN_TIMEOUT_S}",
                   # As Debian's apache2.conf has it: no .htaccess lookups on every request.
                   "<Directory />\n    AllowOverride None\n</Directory>",
-                  f"MemSessionServers unix:{mc_sock}", "MemSessionCookieSecure Off",
+                  "MemSessionServers " + " ".join(
+                      f"unix:{sock}" for sock in ([mc_sock, *(farm or [])] if contender.farm
+                                                  else [mc_sock])),
+                  "MemSessionCookieSecure Off",
                   f'MemSessionSecretFile "{work}/memsession.secret"',
                   contender.server,
                   f"<Location /bench>\n{contender.location}\n</Location>",
@@ -304,6 +308,12 @@ def contenders(work: Path, mc_tcp: Memcached) -> list[Contender]:
                   note="strict: every request asks memcached"),
         Contender("memsession-cache1s", "    AuthType MemSession\n    Require valid-user",
                   server="MemSessionLocalCache 1s", login="memsession", note="MemSessionLocalCache 1s"),
+        # DESIGN: a farm costs nothing per request (within 5% of one server, in the same run).
+        Contender("memsession-farm3", "    AuthType MemSession\n    Require valid-user",
+                  login="memsession", farm=True, note="strict, MemSessionServers: three memcached"),
+        Contender("memsession-farm3-replicas", "    AuthType MemSession\n    Require valid-user",
+                  server="MemSessionReplicas 1", login="memsession", farm=True,
+                  note="strict, three memcached, MemSessionReplicas 1"),
         # httpd's cheapest authentication (no hash, no store): the limit of an auth module here.
         Contender("anon-basic", "    AuthType Basic\n    AuthName anon\n    AuthBasicProvider anon\n"
                   "    Anonymous anonymous\n    Anonymous_NoUserID on\n    Anonymous_MustGiveEmail off\n"
@@ -378,6 +388,7 @@ def main() -> int:
     mc = Memcached(work, "sessions", tcp=False, threads=args.memcached_threads)
     mc_tcp = Memcached(work, "socache", tcp=True)
     servers: dict[str, Httpd] = {}
+    farm: list[Memcached] = []
     try:
         chosen = contenders(work, mc_tcp)
         if realm is None:
@@ -393,7 +404,12 @@ def main() -> int:
             wanted = {"static", *args.only.split(",")}
             if any(name.startswith("memsession") for name in wanted):
                 wanted.add(ANON)  # every memsession row is also a ratio to it
+            if any(name.startswith("memsession-farm") for name in wanted):
+                wanted.add("memsession")  # a farm row is a ratio to one server's
             chosen = [c for c in chosen if c.name in wanted]
+        farm = [Memcached(work, f"farm{n}", tcp=False, threads=args.memcached_threads)
+                for n in (2, 3)] if any(c.farm for c in chosen) else []
+        stores = [mc, *farm]
         load_client = Path(args.negotiate_load)
         if any(c.fresh_tokens for c in chosen) and not os.access(load_client, os.X_OK):
             print(f"bench: {load_client} is missing (make bench builds it)", file=sys.stderr)
@@ -418,6 +434,16 @@ def main() -> int:
                 return [f"Cookie: {cookie}"]
             return []
 
+        def mc_cpu() -> int:
+            return sum(m.cpu() for m in [*stores, mc_tcp])
+
+        def mc_stats() -> dict[str, int]:
+            total: dict[str, int] = {}
+            for m in stores:
+                for key, value in m.stats().items():
+                    total[key] = total.get(key, 0) + value
+            return total
+
         def drive(c: Contender, url: str, seconds: float, raw: Path | None, load=args) -> dict:
             if c.fresh_tokens:
                 return negotiate_load(load_client, realm, ccache, url, load, seconds, raw)
@@ -425,7 +451,8 @@ def main() -> int:
 
         for c in chosen:
             servers[c.name] = Httpd(work, c, args.mpm, Path(args.module), mc.sock,
-                                    realm_env if c.kerberos else None)
+                                    realm_env if c.kerberos else None,
+                                    farm=[m.sock for m in farm])
             c.headers = credentials(c)
             url = servers[c.name].url + "/bench/index.html"
             if c.fresh_tokens and not refuses_replay(realm, ccache, url):
@@ -441,10 +468,10 @@ def main() -> int:
                     c.headers = credentials(c)
                 server = servers[c.name]
                 pids = server.pids()
-                before_cpu, mc_before, stats_before = cpu_ticks(pids), mc.cpu() + mc_tcp.cpu(), mc.stats()
+                before_cpu, mc_before, stats_before = cpu_ticks(pids), mc_cpu(), mc_stats()
                 r = drive(c, server.url + "/bench/index.html", args.seconds,
                           results_dir / f"round{round_no + 1}-{c.name}.txt")
-                after_cpu, mc_after, stats_after = cpu_ticks(pids), mc.cpu() + mc_tcp.cpu(), mc.stats()
+                after_cpu, mc_after, stats_after = cpu_ticks(pids), mc_cpu(), mc_stats()
                 n = max(r["requests"], 1)
                 r["httpd_us"] = (after_cpu - before_cpu) / CLK_TCK * 1e6 / n
                 r["memcached_us"] = (mc_after - mc_before) / CLK_TCK * 1e6 / n
@@ -505,6 +532,8 @@ def main() -> int:
             shutil.copy(server.dir / "logs" / "error.log", results_dir / f"error-{name}.log")
         mc.stop()
         mc_tcp.stop()
+        for m in farm:
+            m.stop()
         if realm is not None:
             realm.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -516,7 +545,7 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: di
     lines = [f"wrk -t{args.threads} -c{args.connections} -d{args.seconds:g}s, {args.mpm} MPM, "
              f"{args.rounds} interleaved rounds; medians; ratio = median of per-round ratios to static",
              "",
-             f"{'contender':20s} {'req/s':>9s} {'ratio':>6s} {'spread':>9s} {'p50 us':>8s} {'p99 us':>8s} "
+             f"{'contender':26s} {'req/s':>9s} {'ratio':>6s} {'spread':>9s} {'p50 us':>8s} {'p99 us':>8s} "
              f"{'Δp50':>6s} {'httpd us/req':>12s} {'mc us/req':>9s} {'gets/req':>8s} {'sets/req':>8s}  note"]
     for c in chosen:
         rs = rows[c.name]
@@ -530,11 +559,12 @@ def render(chosen: list[Contender], rows: dict[str, list[dict]], login_rates: di
             note += f" (negotiate_load client: {med('client_us'):.0f} us CPU/req"
             retried = sum(r["retried"] for r in rs)
             note += f"; {retried} sent again after a keep-alive close)" if retried else ")"
-        lines.append(f"{c.name:20s} {med('rps'):9.0f} {ratio:6.2f} {low:4.2f}–{high:4.2f} "
+        lines.append(f"{c.name:26s} {med('rps'):9.0f} {ratio:6.2f} {low:4.2f}–{high:4.2f} "
                      f"{med('p50'):8.0f} {med('p99'):8.0f} "
                      f"{dp50:+6.0f} {med('httpd_us'):12.1f} {med('memcached_us'):9.1f} "
                      f"{med('cmd_get'):8.2f} {med('cmd_set'):8.3f}  {note}")
     lines += against_anon(chosen, rows, args.rounds)
+    lines += against_one_server(chosen, rows, args.rounds)
     lines += comparisons(chosen, rows)
     if latency:
         lines += ["", f"one connection (wrk -t1 -c1 -d{args.latency_seconds:g}s), each right after static: "
@@ -568,7 +598,20 @@ def against_anon(chosen: list[Contender], rows: dict[str, list[dict]], rounds: i
              f"{ANON} itself {per_round(rows, ANON, 'static'):.2f} × static)"]
     for name in names:
         ratio, low, high = per_round_spread(rows, name, ANON)
-        lines.append(f"{name:20s} {ratio:6.2f}  ({low:.2f}–{high:.2f})")
+        lines.append(f"{name:26s} {ratio:6.2f}  ({low:.2f}–{high:.2f})")
+    return lines
+
+
+def against_one_server(chosen: list[Contender], rows: dict[str, list[dict]], rounds: int) -> list[str]:
+    """The farm rows as a ratio to strict mode on one server, in the same round (DESIGN: within
+    5%)."""
+    names = [c.name for c in chosen if c.farm]
+    if "memsession" not in rows or not names:
+        return []
+    lines = ["", f"× memsession on one server (median of per-round ratios, min–max over {rounds} rounds)"]
+    for name in names:
+        ratio, low, high = per_round_spread(rows, name, "memsession")
+        lines.append(f"{name:26s} {ratio:6.2f}  ({low:.2f}–{high:.2f})")
     return lines
 
 
