@@ -105,10 +105,11 @@ pub(super) fn finish_login(
     let (Some(config), Some(store)) = (request.dir_config(), request.session_store()) else {
         return status::INTERNAL_SERVER_ERROR;
     };
+    let cookie_header = request.cookie_header();
     let login_request = LoginRequest {
         user,
         auth_type,
-        cookie_header: request.header(Headers::In, c"Cookie"),
+        cookie_header: cookie_header.as_deref(),
         return_to,
         hints: hints(request),
         credential_end: credentials.end,
@@ -216,7 +217,7 @@ fn logout_handler(request: &mut Request) -> c_int {
         super::shared_metrics::count(crate::metrics::Counter::CsrfRefused);
         return status::FORBIDDEN;
     }
-    let outcome = logout::logout(request.header(Headers::In, c"Cookie"), config, store);
+    let outcome = logout::logout(request.cookie_header().as_deref(), config, store);
     no_store(request);
     request.set_cookie(&outcome.expire_cookie);
     let tag = outcome.log_tag.as_deref().unwrap_or("-");
