@@ -349,6 +349,12 @@ fn counters_are_created_at_one_step_both_ways_and_keep_their_window() {
     );
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(client.counter("c:b", CounterStep::Down).unwrap(), None);
+    // The login budgets' view of the same steps.
+    use memsession::flow::login_budget::Counters;
+    assert_eq!(Counters::up(&client, "c:c", 600).unwrap().value, 1);
+    assert_eq!(Counters::up(&client, "c:c", 600).unwrap().value, 2);
+    Counters::down(&client, "c:c").unwrap();
+    assert_eq!(Counters::up(&client, "c:c", 600).unwrap().value, 2);
 }
 
 #[test]
