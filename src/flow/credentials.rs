@@ -233,6 +233,19 @@ mod tests {
         assert!(process_alive(std::process::id()));
         assert!(!process_alive(u32::MAX));
         assert_eq!(sweep_stale(&dir.join("missing"), alive), 0);
+        // An older module's file (no pid in its name) goes once it is over an hour old.
+        let old = dir.join("krb5cc_memsession_old-unnamed");
+        fs::write(&old, b"x").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        assert_eq!(sweep_stale(&dir, alive), 1);
+        assert!(!old.exists());
+        assert!(dir.join("krb5cc_memsession_fresh-unnamed").exists());
         drop(lent);
         fs::remove_dir_all(&dir).unwrap();
     }
