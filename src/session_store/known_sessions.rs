@@ -129,6 +129,8 @@ mod tests {
         let id = SessionId::generate().unwrap();
         let keys = Arc::new(keys::derive("p:", &id));
         let off = KnownSessions::new(Duration::ZERO);
+        assert!(!off.caches_records());
+        assert!(KnownSessions::new(Duration::from_secs(1)).caches_records());
         off.remember(
             &id,
             keys.clone(),
