@@ -157,6 +157,24 @@ mod tests {
     #[test]
     fn bounded() {
         let known = KnownSessions::new(Duration::ZERO);
+        let first = SessionId::generate().unwrap();
+        known.remember(
+            &first,
+            Arc::new(keys::derive("p:", &first)),
+            "u".into(),
+            None,
+        );
+        let second = SessionId::generate().unwrap();
+        known.remember(
+            &second,
+            Arc::new(keys::derive("p:", &second)),
+            "u".into(),
+            None,
+        );
+        assert!(
+            known.recall(&first, Instant::now()).is_some(),
+            "cleared only when full"
+        );
         let mut last = None;
         for _ in 0..(MAX_ENTRIES + 5) {
             let id = SessionId::generate().unwrap();
