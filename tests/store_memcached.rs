@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memsession::config::secret_file::ServerSecret;
-use memsession::session_store::{NewSession, Policy, Rejection, SessionStore};
+use memsession::session_store::{GlobalCopy, NewSession, Policy, Rejection, SessionStore};
 use memsession::store::address::ServerAddress;
 use memsession::store::breaker::BreakerState;
 use memsession::store::client::{StoreClient, StoreError};
@@ -440,9 +440,18 @@ fn validation_finds_sessions_anywhere_and_refuses_revoked_ones() {
         Ok(_) => "valid",
         Err(rejection) => rejection.reason(),
     };
+    let global_copy = || {
+        let stored = other.client().get(other.global_epoch_key()).unwrap();
+        GlobalCopy::parse(stored.as_deref()).expect("a global epoch copy")
+    };
+    let before = global_copy();
     let first = other.revoke_user("alice");
     assert!(first.is_complete(), "{first:?}");
     assert_eq!(other.known_generation(), first.generation);
+    // A user's revocation raises the server's generation and keeps the global epoch.
+    let raised = global_copy();
+    assert_eq!(raised.generation, first.generation);
+    assert_eq!(raised.epoch, before.epoch);
     assert_eq!(reason(&process(), &alice), "revoked-user");
     assert_eq!(reason(&other, &alice), "revoked-user");
     assert_eq!(reason(&process(), &bob), "valid");
@@ -450,6 +459,12 @@ fn validation_finds_sessions_anywhere_and_refuses_revoked_ones() {
     assert!(second.is_complete(), "{second:?}");
     assert!(second.generation > first.generation && first.generation >= 1);
     assert_eq!(other.known_generation(), second.generation);
+    let replaced = global_copy();
+    assert_eq!(replaced.generation, second.generation);
+    assert_ne!(
+        replaced.epoch, before.epoch,
+        "revoke-all draws a fresh global epoch"
+    );
     assert_eq!(reason(&process(), &bob), "revoked-all");
 
     let (carol, _) = process().create(new_session("carol"), now + 103).unwrap();
