@@ -75,5 +75,7 @@ int memsession_c_check_password(request_rec *r, const char *provider, const char
 void memsession_c_add_private_filter(request_rec *r);
 /* True during the configuration dry run httpd does before the real start-up pass. */
 int memsession_c_is_dry_run(void);
+/* True under `httpd -t` (apachectl configtest), whose only pass is that dry run. */
+int memsession_c_is_config_test(void);
 
 #endif

@@ -189,6 +189,11 @@ int memsession_c_is_dry_run(void)
     return ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG;
 }
 
+int memsession_c_is_config_test(void)
+{
+    return ap_state_query(AP_SQ_RUN_MODE) == AP_SQ_RM_CONFIG_TEST;
+}
+
 /* ---- hooks ------------------------------------------------------------------------ */
 
 static apr_status_t private_filter(ap_filter_t *f, apr_bucket_brigade *bb)

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use memsession::config::secret_file::ServerSecret;
-use memsession::session_store::{NewSession, Policy, Rejection, SessionStore};
+use memsession::session_store::{GlobalCopy, NewSession, Policy, Rejection, SessionStore};
 use memsession::store::address::ServerAddress;
 use memsession::store::breaker::BreakerState;
 use memsession::store::client::{StoreClient, StoreError};
@@ -349,6 +349,12 @@ fn counters_are_created_at_one_step_both_ways_and_keep_their_window() {
     );
     std::thread::sleep(Duration::from_millis(2100));
     assert_eq!(client.counter("c:b", CounterStep::Down).unwrap(), None);
+    // The login budgets' view of the same steps.
+    use memsession::flow::login_budget::Counters;
+    assert_eq!(Counters::up(&client, "c:c", 600).unwrap().value, 1);
+    assert_eq!(Counters::up(&client, "c:c", 600).unwrap().value, 2);
+    Counters::down(&client, "c:c").unwrap();
+    assert_eq!(Counters::up(&client, "c:c", 600).unwrap().value, 2);
 }
 
 #[test]
@@ -385,6 +391,149 @@ fn a_write_back_after_a_logout_does_not_bring_the_session_back() {
         store.validate(&id, &policy, now + 32),
         Err(Rejection::Unknown)
     ));
+}
+
+/// What validation checks against a real store: any process finds a session (not only the one
+/// that made it), the previous secret's too during a rotation; the window slides only where the
+/// location lets it; a revoked user's or deployment's sessions are refused; a logout deletes.
+#[test]
+fn validation_finds_sessions_anywhere_and_refuses_revoked_ones() {
+    let server = Memcached::unix();
+    let old = ServerSecret::from_bytes(vec![1; 32]).unwrap();
+    let new = ServerSecret::from_bytes(vec![2; 32]).unwrap();
+    let process = || SessionStore::new(server.client(), &new, Some(&old), "v:", Duration::ZERO);
+    let now = unix_now();
+    let before_rotation = SessionStore::new(server.client(), &old, None, "v:", Duration::ZERO);
+    let (bob, _) = before_rotation.create(new_session("bob"), now).unwrap();
+    let (alice, _) = process().create(new_session("alice"), now).unwrap();
+    let other = process();
+    assert_eq!(
+        other.global_epoch_key(),
+        &*other.keys_for(&alice).global_epoch_key
+    );
+    let seen = other.validate(&alice, &STRICT, now + 1).unwrap();
+    assert_eq!(seen.record.user, "alice");
+    assert!(!seen.from_local_cache && !seen.refreshed);
+    assert_eq!(
+        other.validate(&bob, &STRICT, now + 1).unwrap().record.user,
+        "bob"
+    );
+
+    // 100 s into a 600 s window: slid (and written) only where MemSessionExtend allows it.
+    assert!(
+        !other
+            .validate(&alice, &STRICT, now + 100)
+            .unwrap()
+            .refreshed
+    );
+    let extend = Policy {
+        extend: true,
+        ..STRICT
+    };
+    let slid = other.validate(&alice, &extend, now + 100).unwrap();
+    assert!(slid.refreshed);
+    assert_eq!(slid.record.last_seen, now + 100);
+    let written = process().validate(&alice, &STRICT, now + 101).unwrap();
+    assert_eq!(written.record.last_seen, now + 100);
+
+    let reason = |store: &SessionStore, id| match store.validate(id, &STRICT, now + 102) {
+        Ok(_) => "valid",
+        Err(rejection) => rejection.reason(),
+    };
+    let global_copy = || {
+        let stored = other.client().get(other.global_epoch_key()).unwrap();
+        GlobalCopy::parse(stored.as_deref()).expect("a global epoch copy")
+    };
+    let before = global_copy();
+    let first = other.revoke_user("alice");
+    assert!(first.is_complete(), "{first:?}");
+    assert_eq!(other.known_generation(), first.generation);
+    // A user's revocation raises the server's generation and keeps the global epoch.
+    let raised = global_copy();
+    assert_eq!(raised.generation, first.generation);
+    assert_eq!(raised.epoch, before.epoch);
+    assert_eq!(reason(&process(), &alice), "revoked-user");
+    assert_eq!(reason(&other, &alice), "revoked-user");
+    assert_eq!(reason(&process(), &bob), "valid");
+    let second = other.revoke_all();
+    assert!(second.is_complete(), "{second:?}");
+    assert!(second.generation > first.generation && first.generation >= 1);
+    assert_eq!(other.known_generation(), second.generation);
+    let replaced = global_copy();
+    assert_eq!(replaced.generation, second.generation);
+    assert_ne!(
+        replaced.epoch, before.epoch,
+        "revoke-all draws a fresh global epoch"
+    );
+    assert_eq!(reason(&process(), &bob), "revoked-all");
+
+    let (carol, _) = process().create(new_session("carol"), now + 103).unwrap();
+    assert_eq!(reason(&other, &carol), "valid");
+    assert!(other.delete(&carol).unwrap(), "the store held it");
+    assert!(!other.delete(&carol).unwrap(), "nothing left to delete");
+    assert_eq!(reason(&process(), &carol), "unknown");
+}
+
+/// Authentication on a valid session: a foreign origin gets no user, and a persistent cookie
+/// is renewed when (and only when) the session's window slid.
+#[test]
+fn a_valid_session_is_cross_origin_from_elsewhere_and_renews_a_persistent_cookie() {
+    use memsession::config::DirConfig;
+    use memsession::flow::authenticate::{authenticate, AuthRequest, Outcome};
+    use memsession::web::navigation::RequestHints;
+
+    let server = Memcached::unix();
+    let secret = ServerSecret::from_bytes(vec![3; 32]).unwrap();
+    let store = SessionStore::new(server.client(), &secret, None, "a:", Duration::ZERO);
+    let now = unix_now();
+    let (id, _) = store.create(new_session("alice"), now).unwrap();
+    let header = format!("memsession={}", id.to_cookie_value());
+    let request = |passes_csrf_check| AuthRequest {
+        cookie_header: Some(&header),
+        passes_csrf_check,
+        unparsed_uri: "/app/",
+        hints: RequestHints {
+            method: "POST",
+            accept: None,
+            sec_fetch_mode: None,
+            sec_fetch_dest: None,
+            x_requested_with: None,
+        },
+    };
+    let mut config = DirConfig::default();
+    config.set("MemSessionCookiePersistent", "On").unwrap();
+    match authenticate(&request(false), &config, &store, now + 1) {
+        Outcome::CrossOrigin { id: named } => assert_eq!(named, id),
+        _ => panic!("a valid session from a foreign origin was not refused as such"),
+    }
+    let cookie_at = |config: &DirConfig, at| match authenticate(&request(true), config, &store, at)
+    {
+        Outcome::Authenticated {
+            session,
+            set_cookie,
+            ..
+        } => {
+            assert_eq!(session.record.user, "alice");
+            set_cookie
+        }
+        _ => panic!("a valid session was refused at {at}"),
+    };
+    assert_eq!(
+        cookie_at(&config, now + 1),
+        None,
+        "not slid: nothing to renew"
+    );
+    let renewed = cookie_at(&config, now + 100).expect("slid: the persistent cookie is renewed");
+    assert!(
+        renewed.starts_with(&header) && renewed.contains("Max-Age="),
+        "{renewed}"
+    );
+    config.set("MemSessionCookiePersistent", "Off").unwrap();
+    assert_eq!(
+        cookie_at(&config, now + 200),
+        None,
+        "a browser-session cookie needs none"
+    );
 }
 
 #[test]

@@ -136,15 +136,25 @@ pub extern "C" fn memsession_rs_dir_directive(
         let config = unsafe { dir_config.cast::<DirConfig>().as_mut() }
             .ok_or_else(|| format!("{name}: configuration unavailable"))?;
         config.set(name, arg)?;
-        if name == "MemSessionCookieSecure" && arg.eq_ignore_ascii_case("off") {
-            // SAFETY: cmd was checked live by `directive`.
-            let server = unsafe { (*cmd).server };
+        // Once per location per start: httpd reads its configuration twice at start-up, and
+        // the first read (the dry run) warns nobody that a second would not — except under
+        // `httpd -t`, whose only read it is. Each line names its location, so several lines
+        // are several places to fix, not one repeated.
+        // SAFETY: plain queries of httpd's state.
+        let real_pass =
+            unsafe { ap::memsession_c_is_dry_run() == 0 || ap::memsession_c_is_config_test() != 0 };
+        if name == "MemSessionCookieSecure" && arg.eq_ignore_ascii_case("off") && real_pass {
+            // SAFETY: cmd was checked live by `directive`; its path is NULL or a
+            // NUL-terminated string in the configuration pool.
+            let (server, path) = unsafe { ((*cmd).server, pool::text((*cmd).path)) };
             log::server(
                 server,
                 Level::Warning,
                 format_args!(
-                    "MemSessionCookieSecure Off: session cookies will be sent over plain \
-                     http, where anyone on the path can steal them; use it only for testing"
+                    "MemSessionCookieSecure Off in {}: session cookies will be sent over \
+                     plain http, where anyone on the path can steal them; use it only for \
+                     testing",
+                    path.unwrap_or("the server's configuration")
                 ),
             );
         }

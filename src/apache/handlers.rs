@@ -110,10 +110,11 @@ pub(super) fn finish_login(
     let (Some(config), Some(store)) = (request.dir_config(), request.session_store()) else {
         return status::INTERNAL_SERVER_ERROR;
     };
+    let cookie_header = request.cookie_header();
     let login_request = LoginRequest {
         user,
         auth_type,
-        cookie_header: request.header(Headers::In, c"Cookie"),
+        cookie_header: cookie_header.as_deref(),
         return_to,
         hints: hints(request),
         credential_end: credentials.end,
@@ -233,7 +234,8 @@ fn logout_handler(request: &mut Request) -> c_int {
         } else {
             Scope::ThisSession
         };
-    let cookie_header = request.header(Headers::In, c"Cookie");
+    let cookie_header = request.cookie_header();
+    let cookie_header = cookie_header.as_deref();
     // Before this session's record is deleted: it says whose sessions to end.
     let everywhere = (scope == Scope::Everywhere)
         .then(|| logout::everywhere(cookie_header, config, store, unix_now()));

@@ -94,8 +94,9 @@ fn check_authn(request: &mut Request) -> c_int {
             return status::DECLINED;
         }
     }
+    let cookie_header = request.cookie_header();
     let facts = AuthRequest {
-        cookie_header: request.header(Headers::In, c"Cookie"),
+        cookie_header: cookie_header.as_deref(),
         passes_csrf_check: same_site_or_trusted(request, config),
     };
     // A subrequest or internal redirect of a request already authenticated on its session:

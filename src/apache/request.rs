@@ -257,6 +257,17 @@ impl<'r> Request<'r> {
         unsafe { pool::text(ap::apr_table_get(self.table(which), name.as_ptr())) }
     }
 
+    /// The request's `Cookie` header, bytes that are not UTF-8 replaced (U+FFFD) rather than
+    /// the whole header dropped: a replacement is never a separator nor a character of an id,
+    /// so a cookie of ours holding such bytes is read as malformed (and expired), and one
+    /// beside another cookie's odd bytes is still read.
+    pub fn cookie_header(&self) -> Option<std::borrow::Cow<'r, str>> {
+        // SAFETY: the table lives in r->pool; apr_table_get returns a pool string or NULL.
+        let raw = unsafe { ap::apr_table_get(self.table(Headers::In), c"Cookie".as_ptr()) };
+        // SAFETY: NULL or a NUL-terminated pool string that lives as long as the request.
+        (!raw.is_null()).then(|| unsafe { CStr::from_ptr(raw) }.to_string_lossy())
+    }
+
     pub fn set_header(&mut self, which: Headers, name: &str, value: &str) {
         let pool = self.pool();
         // SAFETY: apr_table_set copies key and value into the table's pool.

@@ -181,3 +181,156 @@ pub fn challenge(request: &ChallengeRequest, config: &DirConfig) -> Challenge {
         query::percent_encode_component(request.unparsed_uri)
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::secret_file::ServerSecret;
+    use crate::session::lifetime::Expiry;
+    use crate::session::record::Epoch;
+    use crate::store::address::ServerAddress;
+    use crate::store::client::{StoreClient, StoreError};
+
+    const NAVIGATION: RequestHints<'static> = RequestHints {
+        method: "GET",
+        accept: Some("text/html"),
+        sec_fetch_mode: Some("navigate"),
+        sec_fetch_dest: Some("document"),
+        x_requested_with: None,
+    };
+
+    fn request(cookie_header: Option<&str>, passes_csrf_check: bool) -> AuthRequest<'_> {
+        AuthRequest {
+            cookie_header,
+            passes_csrf_check,
+            unparsed_uri: "/app/a b?x=1",
+            hints: NAVIGATION,
+        }
+    }
+
+    /// A store no request can reach: any lookup is a store error.
+    fn unreachable_store() -> SessionStore {
+        let client = StoreClient::new(
+            vec![ServerAddress::Unix("/nonexistent/memsession.sock".into())],
+            Duration::from_millis(100),
+        );
+        let secret = ServerSecret::from_bytes(vec![7; 32]).unwrap();
+        SessionStore::new(client, &secret, None, "t:", Duration::ZERO)
+    }
+
+    #[test]
+    fn refusals_name_their_reason_and_only_dead_cookies_are_expired() {
+        let cases = [
+            (Refusal::NoCookie, "no-cookie", false),
+            (Refusal::MalformedCookie, "malformed-cookie", true),
+            (Refusal::AmbiguousCookie, "ambiguous-cookie", false),
+            (Refusal::Rejected(Rejection::Unknown), "unknown", true),
+            (
+                Refusal::Rejected(Rejection::Store(StoreError::Timeout)),
+                "store-timeout",
+                false,
+            ),
+            (
+                Refusal::Rejected(Rejection::TooOldHere(Expiry::Inactive)),
+                "expired",
+                false,
+            ),
+        ];
+        for (refusal, reason, expires) in cases {
+            assert_eq!(refusal.reason(), reason, "{refusal:?}");
+            assert_eq!(refusal.expires_cookie(), expires, "{refusal:?}");
+        }
+    }
+
+    #[test]
+    fn the_cookie_is_judged_before_the_store_is_asked() {
+        let (store, config) = (unreachable_store(), DirConfig::default());
+        let id = SessionId::generate().unwrap().to_cookie_value();
+        let other = SessionId::generate().unwrap().to_cookie_value();
+        let two = format!("memsession={id}; memsession={other}");
+        for (header, reason) in [
+            (None, "no-cookie"),
+            (Some("other=1"), "no-cookie"),
+            (Some("memsession=short"), "malformed-cookie"),
+            (Some(two.as_str()), "ambiguous-cookie"),
+        ] {
+            match authenticate(&request(header, true), &config, &store, 1000) {
+                Outcome::Refused { refusal, id: None } => assert_eq!(refusal.reason(), reason),
+                _ => panic!("{header:?}: not refused without an id"),
+            }
+        }
+        // A well-formed id is looked up: the store's failure, with the id named for the log.
+        let header = format!("memsession={id}");
+        match authenticate(&request(Some(&header), true), &config, &store, 1000) {
+            Outcome::Refused {
+                refusal: Refusal::Rejected(Rejection::Store(_)),
+                id: Some(named),
+            } => assert_eq!(named.to_cookie_value(), id),
+            _ => panic!("a well-formed id was not looked up"),
+        }
+    }
+
+    #[test]
+    fn a_recheck_applies_this_locations_limits_then_its_csrf_rule() {
+        let record = SessionRecord {
+            user: "alice".into(),
+            auth_type: "Basic".into(),
+            created: 1000,
+            last_seen: 1000,
+            inactivity_timeout: 3600,
+            absolute_expiry: 0,
+            credential_end: 0,
+            ccache: None,
+            user_epoch: Epoch([1; 16]),
+            global_epoch: Epoch([2; 16]),
+        };
+        let mut config = DirConfig::default();
+        config.set("MemSessionInactivityTimeout", "10s").unwrap();
+        assert!(recheck(&record, &request(None, true), &config, 1009).is_ok());
+        assert!(matches!(
+            recheck(&record, &request(None, false), &config, 1009),
+            Err(Recheck::CrossOrigin)
+        ));
+        let refused = recheck(&record, &request(None, true), &config, 1010);
+        match refused {
+            Err(Recheck::Refused(refusal)) => {
+                assert!(matches!(
+                    refusal,
+                    Refusal::Rejected(Rejection::TooOldHere(Expiry::Inactive))
+                ));
+                assert!(!refusal.expires_cookie(), "other locations still serve it");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_challenge_follows_memsession_unauthenticated() {
+        let mut config = DirConfig::default();
+        let api = AuthRequest {
+            hints: RequestHints {
+                accept: Some("application/json"),
+                ..NAVIGATION
+            },
+            ..request(None, true)
+        };
+        assert_eq!(
+            challenge(&request(None, true), &config),
+            Challenge::Status401
+        );
+        config.set("MemSessionUnauthenticated", "redirect").unwrap();
+        assert_eq!(
+            challenge(&api, &config),
+            Challenge::Redirect("/login?return=%2Fapp%2Fa%20b%3Fx%3D1".into())
+        );
+        config.set("MemSessionUnauthenticated", "auto").unwrap();
+        assert_eq!(challenge(&api, &config), Challenge::Status401);
+        config.set("MemSessionLoginURL", "/login?site=a").unwrap();
+        assert_eq!(
+            challenge(&request(None, true), &config),
+            Challenge::Redirect("/login?site=a&return=%2Fapp%2Fa%20b%3Fx%3D1".into())
+        );
+    }
+}

@@ -140,6 +140,29 @@ mod tests {
         }
     }
 
+    /// Request::cookie_header decodes the header lossily: a non-UTF-8 byte in our cookie makes
+    /// it malformed (so it is expired), and one in another cookie does not hide ours.
+    #[test]
+    fn lookup_of_a_lossily_decoded_header() {
+        let id = SessionId::generate().unwrap();
+        let value = id.to_cookie_value();
+        let ours = [
+            b"memsession=".as_slice(),
+            &value.as_bytes()[..40],
+            b"\xff\xfe\xc3",
+        ]
+        .concat();
+        assert_eq!(
+            lookup(Some(&String::from_utf8_lossy(&ours)), "memsession"),
+            CookieLookup::Malformed
+        );
+        let beside = [b"other=\xff; memsession=".as_slice(), value.as_bytes()].concat();
+        assert_eq!(
+            lookup(Some(&String::from_utf8_lossy(&beside)), "memsession"),
+            CookieLookup::Present(id)
+        );
+    }
+
     #[test]
     fn all_ids_counts_distinct_ids_against_its_bound() {
         let a = SessionId::generate().unwrap();

@@ -233,6 +233,19 @@ mod tests {
         assert!(process_alive(std::process::id()));
         assert!(!process_alive(u32::MAX));
         assert_eq!(sweep_stale(&dir.join("missing"), alive), 0);
+        // An older module's file (no pid in its name) goes once it is over an hour old.
+        let old = dir.join("krb5cc_memsession_old-unnamed");
+        fs::write(&old, b"x").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(7200);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        assert_eq!(sweep_stale(&dir, alive), 1);
+        assert!(!old.exists());
+        assert!(dir.join("krb5cc_memsession_fresh-unnamed").exists());
         drop(lent);
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -273,6 +286,44 @@ mod tests {
         let found = from_login(None, Some("1700000000"));
         assert_eq!(found.end, Some(1_700_000_000));
         assert!(found.ccache.is_none() && found.problem.is_none());
+    }
+
+    /// A cache kinit wrote (the fuzz target's seed), one TGT in it.
+    const KINIT: &[u8] = include_bytes!("../../fuzz/corpus/ccache/kinit-v4.ccache");
+
+    #[test]
+    fn credentials_a_login_obtained_are_kept_with_their_end() {
+        let end = ccache::parse(KINIT).unwrap().tgt_end_time();
+        assert!(end.is_some());
+        let found = from_ccache_bytes(KINIT.to_vec());
+        assert_eq!(found.ccache.as_deref(), Some(KINIT));
+        assert_eq!(found.end, end);
+        assert!(found.problem.is_none() && found.source_file.is_none());
+        let bad = from_ccache_bytes(b"not a ccache".to_vec());
+        assert!(bad.ccache.is_none() && bad.end.is_none());
+        assert!(!bad.problem.unwrap().is_empty(), "a reason for the log");
+    }
+
+    #[test]
+    fn delegated_credentials_are_kept_and_the_earlier_end_wins() {
+        let tgt_end = ccache::parse(KINIT).unwrap().tgt_end_time().unwrap();
+        let dir = temp_dir("delegated");
+        let file = dir.join("krb5cc_alice");
+        fs::write(&file, KINIT).unwrap();
+        let name = format!("FILE:{}", file.display());
+        let later = (tgt_end + 60).to_string();
+        let found = from_login(Some(&name), Some(&later));
+        assert_eq!(found.ccache.as_deref(), Some(KINIT));
+        assert_eq!(found.end, Some(tgt_end));
+        assert_eq!(found.source_file.as_deref(), Some(file.as_path()));
+        assert!(found.problem.is_none());
+        let earlier = (tgt_end - 60).to_string();
+        assert_eq!(
+            from_login(Some(&name), Some(&earlier)).end,
+            Some(tgt_end - 60)
+        );
+        assert_eq!(from_login(Some(&name), None).end, Some(tgt_end));
+        fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

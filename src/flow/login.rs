@@ -102,6 +102,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_way_back_is_validated_and_a_refused_one_reported() {
+        let record = SessionRecord {
+            user: "alice".into(),
+            auth_type: "Basic".into(),
+            created: 100,
+            last_seen: 100,
+            inactivity_timeout: 60,
+            absolute_expiry: 0,
+            credential_end: 0,
+            ccache: None,
+            user_epoch: crate::session::record::Epoch([0; 16]),
+            global_epoch: crate::session::record::Epoch([0; 16]),
+        };
+        let browser = RequestHints {
+            method: "GET",
+            accept: Some("text/html"),
+            sec_fetch_mode: None,
+            sec_fetch_dest: None,
+            x_requested_with: None,
+        };
+        let config = DirConfig::default();
+        let go = |return_to: Option<&str>| match respond(
+            return_to.map(String::from),
+            &browser,
+            &config,
+            &record,
+        ) {
+            (LoginResponse::Redirect(to), refused) => (to, refused),
+            (LoginResponse::Json(body), _) => panic!("JSON for a browser: {body}"),
+        };
+        assert_eq!(
+            go(None),
+            ("/".to_string(), false),
+            "none asked, none refused"
+        );
+        assert_eq!(go(Some("/app/x?y=1")), ("/app/x?y=1".to_string(), false));
+        assert_eq!(go(Some("//evil.example/")), ("/".to_string(), true));
+        let xhr = RequestHints {
+            x_requested_with: Some("XMLHttpRequest"),
+            ..browser
+        };
+        match respond(None, &xhr, &config, &record) {
+            (LoginResponse::Json(body), false) => {
+                assert_eq!(body, "{\"user\":\"alice\",\"expires\":160}\n")
+            }
+            _ => panic!("no JSON for XHR"),
+        }
+    }
+
+    #[test]
     fn login_json_bodies() {
         assert_eq!(
             json_body("alice@EXAMPLE.TEST", Some(5)),

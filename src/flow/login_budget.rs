@@ -327,6 +327,25 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn budgets_are_off_only_with_neither_limit() {
+        let limits = |per_user, per_address| Limits {
+            per_user,
+            per_address,
+            window: Duration::from_secs(60),
+        };
+        assert!(limits(None, None).is_off());
+        assert!(!limits(Some(5), None).is_off());
+        assert!(!limits(None, Some(5)).is_off());
+    }
+
+    #[test]
+    fn scope_texts_are_what_the_fail2ban_filter_reads() {
+        assert_eq!(Scope::Address.as_str(), "address");
+        assert_eq!(Scope::UserFromAddress.as_str(), "user-from-address");
+        assert_eq!(Scope::User.as_str(), "user");
+    }
+
+    #[test]
     fn one_address_gets_half_a_users_budget_and_cannot_lock_the_user_out() {
         let store = Memory::default();
         let limits = limits();

@@ -202,6 +202,44 @@ mod tests {
     }
 
     #[test]
+    fn the_limits_are_inclusive() {
+        let slot = AtomicU64::new(0);
+        Typical::new(&slot).observe(MAX_TYPICAL);
+        assert_eq!(
+            Typical::new(&slot).get(),
+            Some(MAX_TYPICAL),
+            "5 s is still learnt"
+        );
+        let slots = TimingSlots::new();
+        assert_eq!(
+            slots.dummy().current(Some(CHEAP_CHECK)),
+            Some(5),
+            "250 µs needs one"
+        );
+    }
+
+    #[test]
+    fn a_step_needs_votes_in_a_row() {
+        let slots = TimingSlots::new();
+        let dummy = slots.dummy();
+        let typical = Some(bcrypt_time(9));
+        let up = || dummy.observe(5, bcrypt_time(5), typical);
+        // a vote the other way, or no vote, starts the run again
+        up();
+        up();
+        dummy.observe(5, bcrypt_time(12), typical);
+        up();
+        up();
+        assert_eq!(dummy.current(typical), Some(5));
+        dummy.observe(5, bcrypt_time(9), typical);
+        up();
+        up();
+        assert_eq!(dummy.current(typical), Some(5));
+        up();
+        assert_eq!(dummy.current(typical), Some(6), "the third in a row steps");
+    }
+
+    #[test]
     fn padding_makes_up_the_difference_within_bounds() {
         assert_eq!(padding(2 * MS, Some(7 * MS)), 5 * MS);
         assert_eq!(padding(9 * MS, Some(7 * MS)), Duration::ZERO);

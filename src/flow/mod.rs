@@ -19,3 +19,12 @@ pub fn unix_now() -> u64 {
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn unix_now_reads_the_clock() {
+        // 2023-11-14: every expiry check would pass or fail wholesale on a clock stuck at 0.
+        assert!(super::unix_now() > 1_700_000_000);
+    }
+}

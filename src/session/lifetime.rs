@@ -252,6 +252,8 @@ mod tests {
     fn store_exptime_without_end_is_bounded() {
         let r = rec(T0, 0, 0, 0);
         assert_eq!(store_exptime(&r, T0), T0 + UNBOUNDED_STORE_TTL);
+        // memcached's limit for a relative exptime: 30 days, 2 592 000 seconds.
+        assert_eq!(UNBOUNDED_STORE_TTL, 2_592_000);
         // A broken clock at 0 still yields an absolute, non-zero time.
         assert_eq!(store_exptime(&r, 0), UNBOUNDED_STORE_TTL + 1);
         assert_eq!(store_exptime(&r, u64::MAX), MAX_STORE_EXPTIME);

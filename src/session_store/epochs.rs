@@ -461,6 +461,17 @@ mod tests {
     }
 
     #[test]
+    fn an_epoch_is_exactly_its_bytes_and_names_its_kind() {
+        assert_eq!(parse(Some(&[3; EPOCH_LEN])), Some(Epoch([3; EPOCH_LEN])));
+        for bad in [&[3; EPOCH_LEN - 1][..], &[3; EPOCH_LEN + 1]] {
+            assert_eq!(parse(Some(bad)), None, "{}", bad.len());
+        }
+        assert_eq!(parse(None), None);
+        assert_eq!(EpochKind::User.as_str(), "user");
+        assert_eq!(EpochKind::Global.as_str(), "global");
+    }
+
+    #[test]
     fn a_server_below_the_highest_generation_is_behind_only_after_the_grace() {
         let generations = Generations::new(Duration::from_millis(100));
         let t0 = Instant::now();
@@ -473,6 +484,11 @@ mod tests {
         assert_eq!(
             generations.observe(10, t0 + Duration::from_millis(50)),
             Standing::Catching
+        );
+        assert_eq!(
+            generations.observe(10, t0 + Duration::from_millis(100)),
+            Standing::Behind,
+            "the grace is over at its end"
         );
         assert_eq!(
             generations.observe(10, t0 + Duration::from_millis(150)),

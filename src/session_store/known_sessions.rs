@@ -177,6 +177,8 @@ mod tests {
         let id = SessionId::generate().unwrap();
         let keys = Arc::new(keys::derive("p:", &id));
         let off = KnownSessions::new(Duration::ZERO);
+        assert!(!off.caches_records());
+        assert!(KnownSessions::new(Duration::from_secs(1)).caches_records());
         off.remember(
             &id,
             keys.clone(),
@@ -207,6 +209,24 @@ mod tests {
     #[test]
     fn bounded() {
         let known = KnownSessions::new(Duration::ZERO);
+        let first = SessionId::generate().unwrap();
+        known.remember(
+            &first,
+            Arc::new(keys::derive("p:", &first)),
+            "u".into(),
+            None,
+        );
+        let second = SessionId::generate().unwrap();
+        known.remember(
+            &second,
+            Arc::new(keys::derive("p:", &second)),
+            "u".into(),
+            None,
+        );
+        assert!(
+            known.recall(&first, Instant::now()).is_some(),
+            "cleared only when full"
+        );
         let mut last = None;
         for _ in 0..(MAX_ENTRIES + 5) {
             let id = SessionId::generate().unwrap();

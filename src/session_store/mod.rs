@@ -876,3 +876,108 @@ pub fn check_lifetime(record: &SessionRecord, policy: &Policy, now: u64) -> Resu
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(created: u64, inactivity_timeout: u64) -> SessionRecord {
+        SessionRecord {
+            user: "alice".into(),
+            auth_type: "Basic".into(),
+            created,
+            last_seen: created,
+            inactivity_timeout,
+            absolute_expiry: 0,
+            credential_end: 0,
+            ccache: None,
+            user_epoch: Epoch([1; 16]),
+            global_epoch: Epoch([2; 16]),
+        }
+    }
+
+    fn policy(inactivity: u64, max_lifetime: u64) -> Policy {
+        Policy {
+            inactivity_timeout: Duration::from_secs(inactivity),
+            max_lifetime: Duration::from_secs(max_lifetime),
+            extend: true,
+        }
+    }
+
+    #[test]
+    fn a_location_may_be_stricter_than_the_session_never_laxer() {
+        let r = record(1000, 3600);
+        assert!(
+            check_lifetime(&r, &policy(0, 0), 1000).is_ok(),
+            "0 = no limit here"
+        );
+        assert!(check_lifetime(&r, &policy(0, 0), 4599).is_ok());
+        // The session's own window ends first, whatever the location allows.
+        assert!(matches!(
+            check_lifetime(&r, &policy(7200, 0), 4600),
+            Err(Rejection::Expired(Expiry::Inactive))
+        ));
+        // A stricter inactivity timeout here: valid strictly before its end.
+        assert!(check_lifetime(&r, &policy(10, 0), 1009).is_ok());
+        assert!(matches!(
+            check_lifetime(&r, &policy(10, 0), 1010),
+            Err(Rejection::TooOldHere(Expiry::Inactive))
+        ));
+        // Judged from the last use, not from the login.
+        let mut used = record(1000, 3600);
+        used.last_seen = 2000;
+        assert!(check_lifetime(&used, &policy(10, 0), 2009).is_ok());
+        // A stricter lifetime here: from the login, whatever the last use.
+        assert!(check_lifetime(&used, &policy(0, 1500), 2499).is_ok());
+        assert!(matches!(
+            check_lifetime(&used, &policy(0, 1500), 2500),
+            Err(Rejection::TooOldHere(Expiry::MaxLifetime))
+        ));
+    }
+
+    #[test]
+    fn a_new_record_carries_the_logins_limits() {
+        let new = NewSession {
+            user: "alice".into(),
+            auth_type: "Negotiate".into(),
+            inactivity_timeout: Duration::from_secs(600),
+            max_lifetime: Duration::from_secs(3600),
+            credential_end: Some(5000),
+            cap_to_credentials: true,
+            ccache: Some(vec![1, 2]),
+        };
+        let (global, user) = (Epoch([2; 16]), Epoch([1; 16]));
+        let r = new_record(&new, 1000, global, user);
+        assert_eq!((r.created, r.last_seen), (1000, 1000));
+        assert_eq!(r.inactivity_timeout, 600);
+        assert_eq!(r.absolute_expiry, 4600);
+        assert_eq!(r.credential_end, 5000);
+        assert_eq!((r.user_epoch, r.global_epoch), (user, global));
+        assert_eq!(r.ccache.as_deref(), Some(&[1u8, 2][..]));
+        let unbounded = NewSession {
+            max_lifetime: Duration::ZERO,
+            cap_to_credentials: false,
+            ..new
+        };
+        let r = new_record(&unbounded, 1000, global, user);
+        assert_eq!(r.absolute_expiry, 0, "0 = no lifetime, not one ending now");
+        assert_eq!(
+            r.credential_end, 0,
+            "not capped: the credentials' end is not kept"
+        );
+    }
+
+    #[test]
+    fn a_revocation_is_complete_only_with_no_server_missed() {
+        let done = Revocation {
+            generation: 3,
+            missed: vec![],
+        };
+        assert!(done.is_complete());
+        let partial = Revocation {
+            generation: 3,
+            missed: vec![(1, StoreError::Timeout)],
+        };
+        assert!(!partial.is_complete());
+    }
+}

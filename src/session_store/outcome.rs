@@ -130,5 +130,9 @@ mod tests {
         assert_eq!(alive_elsewhere.reason(), "expired");
         let store = Rejection::Store(StoreError::Timeout);
         assert!(!store.ends_cookie() && !store.is_final());
+        assert_eq!(store.reason(), "store-timeout");
+        let refused = Rejection::Store(StoreError::CircuitOpen);
+        assert!(!refused.ends_cookie() && !refused.is_final());
+        assert_eq!(refused.reason(), "store-error");
     }
 }

@@ -1183,11 +1183,13 @@ mod tests {
             drop(stream);
         });
         let client = server.client();
+        // Bounds halfway between the behaviour and its failure, for a loaded machine: one
+        // 300 ms timeout, not two; an open circuit answers at once, not after a timeout.
         for _ in 0..3 {
             let started = Instant::now();
             assert_eq!(client.get("k"), Err(StoreError::Timeout));
             assert!(
-                started.elapsed() < Duration::from_millis(350),
+                started.elapsed() < Duration::from_millis(450),
                 "{:?}",
                 started.elapsed()
             );
@@ -1195,7 +1197,7 @@ mod tests {
         let started = Instant::now();
         assert_eq!(client.get("k"), Err(StoreError::CircuitOpen));
         assert!(
-            started.elapsed() < Duration::from_millis(20),
+            started.elapsed() < Duration::from_millis(150),
             "no network, no wait"
         );
         assert_eq!(client.breaker_state(0), Some(BreakerState::Open));

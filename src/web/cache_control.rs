@@ -113,6 +113,8 @@ mod tests {
             ["no-cache=\"a, b\"", "public"]
         );
         assert_eq!(split_list("x=\"a\\\", b\", y"), ["x=\"a\\\", b\"", "y"]);
+        // outside a quoted string a backslash escapes nothing
+        assert_eq!(split_list("a\\,b"), ["a\\", "b"]);
         // a quoted "no-store" is a field name, not the directive
         assert_eq!(
             made_private(&["no-cache=\"no-store\""]).as_deref(),

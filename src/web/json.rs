@@ -34,5 +34,7 @@ mod tests {
         assert_eq!(json_string("a\"b\\c\n<"), "\"a\\\"b\\\\c\\n\\u003c\"");
         assert_eq!(json_string("\u{1}\t&>"), "\"\\u0001\\t\\u0026\\u003e\"");
         assert_eq!(json_string("ü@EXAMPLE"), "\"ü@EXAMPLE\"");
+        // The last control character is escaped, the first printable one (a space) is not.
+        assert_eq!(json_string("\u{1f} x"), "\"\\u001f x\"");
     }
 }

@@ -114,10 +114,18 @@ def test_a_reachable_store_gives_no_warning(another_httpd):
 
 
 def test_cookie_secure_off_is_a_warning_at_start_up(another_httpd):
+    """Once per location that turns it off, naming it: not once per pass over the config."""
     server = another_httpd()
-    found = warnings_containing(server, "MemSessionCookieSecure Off: session cookies will be sent "
-                                        "over plain http")
+    found = warnings_containing(server, "MemSessionCookieSecure Off in ")
     assert found, "the harness sets MemSessionCookieSecure Off, yet no warning was logged"
+    messages = [line[line.index("MemSessionCookieSecure Off in "):] for line in found]
+    assert all(": session cookies will be sent over plain http" in m for m in messages), messages
+    assert len(set(messages)) == len(messages), messages
+    assert any("MemSessionCookieSecure Off in /login:" in m for m in messages), messages
+    # httpd's first read of the configuration (the dry run) prints to its stderr, the
+    # administrator's console: it warns nothing the real pass does not say again.
+    console = Path(server.stdout_path).read_text(errors="replace")
+    assert "MemSessionCookieSecure Off" not in console, console[-2000:]
 
 
 def test_replicas_with_a_single_server_is_a_warning_at_start_up(another_httpd):
