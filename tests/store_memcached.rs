@@ -480,7 +480,6 @@ fn validation_finds_sessions_anywhere_and_refuses_revoked_ones() {
 fn a_valid_session_is_cross_origin_from_elsewhere_and_renews_a_persistent_cookie() {
     use memsession::config::DirConfig;
     use memsession::flow::authenticate::{authenticate, AuthRequest, Outcome};
-    use memsession::web::navigation::RequestHints;
 
     let server = Memcached::unix();
     let secret = ServerSecret::from_bytes(vec![3; 32]).unwrap();
@@ -491,14 +490,6 @@ fn a_valid_session_is_cross_origin_from_elsewhere_and_renews_a_persistent_cookie
     let request = |passes_csrf_check| AuthRequest {
         cookie_header: Some(&header),
         passes_csrf_check,
-        unparsed_uri: "/app/",
-        hints: RequestHints {
-            method: "POST",
-            accept: None,
-            sec_fetch_mode: None,
-            sec_fetch_dest: None,
-            x_requested_with: None,
-        },
     };
     let mut config = DirConfig::default();
     config.set("MemSessionCookiePersistent", "On").unwrap();

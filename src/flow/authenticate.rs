@@ -205,6 +205,11 @@ mod tests {
         AuthRequest {
             cookie_header,
             passes_csrf_check,
+        }
+    }
+
+    fn navigation() -> ChallengeRequest<'static> {
+        ChallengeRequest {
             unparsed_uri: "/app/a b?x=1",
             hints: NAVIGATION,
         }
@@ -309,17 +314,14 @@ mod tests {
     #[test]
     fn the_challenge_follows_memsession_unauthenticated() {
         let mut config = DirConfig::default();
-        let api = AuthRequest {
+        let api = ChallengeRequest {
             hints: RequestHints {
                 accept: Some("application/json"),
                 ..NAVIGATION
             },
-            ..request(None, true)
+            ..navigation()
         };
-        assert_eq!(
-            challenge(&request(None, true), &config),
-            Challenge::Status401
-        );
+        assert_eq!(challenge(&navigation(), &config), Challenge::Status401);
         config.set("MemSessionUnauthenticated", "redirect").unwrap();
         assert_eq!(
             challenge(&api, &config),
@@ -329,7 +331,7 @@ mod tests {
         assert_eq!(challenge(&api, &config), Challenge::Status401);
         config.set("MemSessionLoginURL", "/login?site=a").unwrap();
         assert_eq!(
-            challenge(&request(None, true), &config),
+            challenge(&navigation(), &config),
             Challenge::Redirect("/login?site=a&return=%2Fapp%2Fa%20b%3Fx%3D1".into())
         );
     }
