@@ -198,6 +198,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_auth_file_reaches_the_transport_and_virtual_hosts_inherit_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let path =
+            std::env::temp_dir().join(format!("memsession-server-auth-{}", std::process::id()));
+        std::fs::write(&path, "farm:pw\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let mut main = ServerConfig::default();
+        assert!(main.transport().unwrap().auth.is_none());
+        main.set("MemSessionAuthFile", path.to_str().unwrap())
+            .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let expected = crate::store::transport::Credentials::parse("farm:pw").unwrap();
+        assert_eq!(main.transport().unwrap().auth, Some(expected.clone()));
+        let vhost = main.merge(&ServerConfig::default());
+        assert_eq!(vhost.transport().unwrap().auth, Some(expected));
+        assert!(
+            main.transport().unwrap().tls.is_none(),
+            "no CA file, no TLS"
+        );
+    }
+
+    #[test]
     fn defaults() {
         let config = ServerConfig::default();
         assert_eq!(config.servers().len(), 1);

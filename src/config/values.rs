@@ -191,6 +191,7 @@ mod tests {
     #[test]
     fn same_site_values() {
         assert_eq!(parse_same_site("strict"), Ok(SameSite::Strict));
+        assert_eq!(parse_same_site("LAX"), Ok(SameSite::Lax));
         assert_eq!(parse_same_site("None"), Ok(SameSite::None));
         assert!(parse_same_site("Sideways").is_err());
     }
