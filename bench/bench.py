@@ -296,6 +296,27 @@ def wrk(url: str, headers: list[str], args, seconds: float, raw: Path | None) ->
     return result
 
 
+def missing_tools(program: str, tools: tuple[str, ...]) -> bool:
+    """Says which of `tools` is not installed, as `program`; True if any is missing."""
+    missing = [tool for tool in tools if not shutil.which(tool)]
+    for tool in missing:
+        print(f"{program}: {tool} is missing (make deps installs it)", file=sys.stderr)
+    return bool(missing)
+
+
+def new_workdir(prefix: str) -> Path:
+    """A private directory httpd (as www-data) can enter, holding a fresh server secret and
+    alice's SHA-1 htpasswd line."""
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    work.chmod(0o755)
+    secret = os.open(work / "memsession.secret", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(secret, os.urandom(32))
+    os.close(secret)
+    subprocess.run(["htpasswd", "-bcs", str(work / "htpasswd-sha1"), "alice", "alicepw"], check=True,
+                   stderr=subprocess.DEVNULL)
+    return work
+
+
 def contenders(work: Path, mc_tcp: Memcached) -> list[Contender]:
     basic = "    AuthType Basic\n    AuthName bench\n    Require valid-user\n"
     session = ("    GssapiUseSessions On\n    Session On\n"
@@ -365,20 +386,12 @@ def main() -> int:
     parser.add_argument("--negotiate-load", default=str(REPO / "build" / "negotiate_load"),
                         help="bench/negotiate_load.c built (make bench builds it)")
     args = parser.parse_args()
-    for tool in ("wrk", "apache2", "memcached", "htpasswd", "curl"):
-        if not shutil.which(tool):
-            print(f"bench: {tool} is missing (make deps installs it)", file=sys.stderr)
-            return 2
+    if missing_tools("bench", ("wrk", "apache2", "memcached", "htpasswd", "curl")):
+        return 2
 
     results_dir = REPO / "results" / time.strftime("bench-%Y%m%d-%H%M%S")
     results_dir.mkdir(parents=True)
-    work = Path(tempfile.mkdtemp(prefix="memsession-bench-"))
-    work.chmod(0o755)
-    secret = os.open(work / "memsession.secret", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(secret, os.urandom(32))
-    os.close(secret)
-    subprocess.run(["htpasswd", "-bcs", str(work / "htpasswd-sha1"), "alice", "alicepw"], check=True,
-                   stderr=subprocess.DEVNULL)
+    work = new_workdir("memsession-bench-")
     subprocess.run(["htpasswd", "-bcB", str(work / "htpasswd-bcrypt"), "alice", "alicepw"], check=True,
                    stderr=subprocess.DEVNULL)
     realm = None

@@ -29,7 +29,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -63,22 +62,31 @@ def mark(conn: http.client.HTTPConnection) -> None:
         raise RuntimeError(f"the mark answered {response.status}, not 404")
 
 
+class NameTable:
+    """Callgrind compresses names: "(12) name" defines number 12 for its kind (ob, fn), a
+    later "(12)" refers back to it."""
+
+    def __init__(self) -> None:
+        self.names: dict[tuple[str, str], str] = {}
+
+    def __call__(self, kind: str, rest: str) -> str:
+        match = re.match(r"\((\d+)\)(?: (.*))?", rest)
+        if not match:
+            return rest
+        if match.group(2) is not None:
+            self.names[(kind, match.group(1))] = match.group(2)
+        return self.names.get((kind, match.group(1)), rest)
+
+
 def parse(dump: Path) -> tuple[int, dict[str, int], dict[tuple[str, str], int]]:
     """(total Ir, exclusive Ir by object, exclusive Ir by (object, function))."""
-    names: dict[tuple[str, str], str] = {}
     by_ob: dict[str, int] = defaultdict(int)
     by_fn: dict[tuple[str, str], int] = defaultdict(int)
     ob = fn = ""
     skip_next = False
     total = 0
 
-    def name(kind: str, rest: str) -> str:
-        match = re.match(r"\((\d+)\)(?: (.*))?", rest)
-        if not match:
-            return rest
-        if match.group(2) is not None:
-            names[(kind, match.group(1))] = match.group(2)
-        return names.get((kind, match.group(1)), rest)
+    name = NameTable()
 
     for line in dump.read_text(errors="replace").splitlines():
         if line.startswith("ob="):
@@ -108,19 +116,12 @@ def parse(dump: Path) -> tuple[int, dict[str, int], dict[tuple[str, str], int]]:
 def callees(dump: Path, pattern: str, per: int) -> None:
     """Prints, for every function matching `pattern`, its exclusive cost and each callee's
     inclusive cost (Ir per request, the dump's total divided by `per`)."""
-    names: dict[tuple[str, str], str] = {}
     self_cost: dict[str, int] = defaultdict(int)
     edges: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     fn = callee = ""
     in_call = False
 
-    def name(kind: str, rest: str) -> str:
-        match = re.match(r"\((\d+)\)(?: (.*))?", rest)
-        if not match:
-            return rest
-        if match.group(2) is not None:
-            names[(kind, match.group(1))] = match.group(2)
-        return names.get((kind, match.group(1)), rest)
+    name = NameTable()
 
     for line in dump.read_text(errors="replace").splitlines():
         if line.startswith("fn="):
@@ -161,21 +162,14 @@ def main() -> int:
     parser.add_argument("--module", default=str(REPO / "build" / "mod_auth_memsession.so"))
     parser.add_argument("--top", type=int, default=25, help="functions listed per contender")
     args = parser.parse_args()
-    for tool in ("valgrind", "callgrind_control", "apache2", "memcached", "htpasswd", "curl"):
-        if not shutil.which(tool):
-            print(f"callgrind: {tool} is missing", file=sys.stderr)
-            return 2
+    if bench.missing_tools("callgrind", ("valgrind", "callgrind_control", "apache2", "memcached",
+                                         "htpasswd", "curl")):
+        return 2
 
     results = REPO / "results" / time.strftime("callgrind-%Y%m%d-%H%M%S")
     results.mkdir(parents=True)
     results.chmod(0o777)  # httpd writes its dumps after it became www-data
-    work = Path(tempfile.mkdtemp(prefix="memsession-callgrind-"))
-    work.chmod(0o755)
-    secret = os.open(work / "memsession.secret", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(secret, os.urandom(32))
-    os.close(secret)
-    subprocess.run(["htpasswd", "-bcs", str(work / "htpasswd-sha1"), "alice", "alicepw"], check=True,
-                   stderr=subprocess.DEVNULL)
+    work = bench.new_workdir("memsession-callgrind-")
     mc = bench.Memcached(work, "sessions", tcp=False)
     mc_tcp = bench.Memcached(work, "socache", tcp=True)
     wanted = ["static", bench.ANON, *[n for n in args.only.split(",") if n]]

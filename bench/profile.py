@@ -15,12 +15,10 @@ symbol in the module. perf data and reports are kept in results/profile-<time>/.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -97,19 +95,11 @@ def main() -> int:
     parser.add_argument("--mpm", default="event")
     parser.add_argument("--module", default=str(REPO / "build" / "mod_auth_memsession.so"))
     args = parser.parse_args()
-    for tool in ("perf", "wrk", "apache2", "memcached", "htpasswd", "curl"):
-        if not shutil.which(tool):
-            print(f"profile: {tool} is missing", file=sys.stderr)
-            return 2
+    if bench.missing_tools("profile", ("perf", "wrk", "apache2", "memcached", "htpasswd", "curl")):
+        return 2
     results = REPO / "results" / time.strftime("profile-%Y%m%d-%H%M%S")
     results.mkdir(parents=True)
-    work = Path(tempfile.mkdtemp(prefix="memsession-profile-"))
-    work.chmod(0o755)
-    secret = os.open(work / "memsession.secret", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(secret, os.urandom(32))
-    os.close(secret)
-    subprocess.run(["htpasswd", "-bcs", str(work / "htpasswd-sha1"), "alice", "alicepw"], check=True,
-                   stderr=subprocess.DEVNULL)
+    work = bench.new_workdir("memsession-profile-")
     mc = bench.Memcached(work, "sessions", tcp=False)
     mc_tcp = bench.Memcached(work, "socache", tcp=True)
     wanted = [bench.ANON, *[n for n in args.only.split(",") if n]]

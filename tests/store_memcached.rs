@@ -829,6 +829,14 @@ fn farm_of(servers: &[&Memcached]) -> StoreClient {
     StoreClient::new(servers.iter().map(|s| s.address.clone()).collect(), TIMEOUT)
 }
 
+fn farm_of_all(servers: &[Memcached]) -> StoreClient {
+    farm_of(&servers.iter().collect::<Vec<_>>())
+}
+
+fn three_servers() -> [Memcached; 3] {
+    [Memcached::unix(), Memcached::unix(), Memcached::unix()]
+}
+
 fn farm_store(client: StoreClient) -> SessionStore {
     let secret = ServerSecret::from_bytes(vec![9; 32]).unwrap();
     SessionStore::new(client, &secret, None, "farm:", Duration::ZERO)
@@ -876,6 +884,15 @@ fn flush(server: &Memcached) {
     assert_eq!(&reply, b"OK\r\n");
 }
 
+/// What `server` of `store`'s farm holds as its copy of the global epoch.
+fn global_copy_on(store: &SessionStore, server: usize) -> GlobalCopy {
+    let stored = store
+        .client()
+        .get_on(server, store.global_epoch_key())
+        .unwrap();
+    GlobalCopy::parse(stored.as_deref()).expect("a global epoch copy")
+}
+
 /// Sessions made for `users` in turn until every server holds at least three of each user's.
 fn spread_sessions(
     store: &SessionStore,
@@ -907,8 +924,8 @@ fn spread_sessions(
 
 #[test]
 fn a_session_and_the_epochs_it_is_checked_against_live_on_one_server() {
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
-    let store = farm_store(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let servers = three_servers();
+    let store = farm_store(farm_of_all(&servers));
     let now = unix_now();
     let sessions = spread_sessions(&store, &["alice", "bob"], now);
     let alone: Vec<StoreClient> = servers.iter().map(Memcached::client).collect();
@@ -953,8 +970,8 @@ fn a_session_and_the_epochs_it_is_checked_against_live_on_one_server() {
 
 #[test]
 fn a_dead_server_fails_only_its_sessions_and_logins_land_elsewhere() {
-    let mut servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
-    let store = farm_store(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let mut servers = three_servers();
+    let store = farm_store(farm_of_all(&servers));
     let now = unix_now();
     let sessions = spread_sessions(&store, &["alice"], now);
     servers[1].child.kill().unwrap();
@@ -982,9 +999,9 @@ fn a_dead_server_fails_only_its_sessions_and_logins_land_elsewhere() {
 
 #[test]
 fn a_flushed_server_ends_only_its_sessions_and_takes_new_ones() {
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let servers = three_servers();
     for flushed in 0..3 {
-        let store = farm_store(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let store = farm_store(farm_of_all(&servers));
         let now = unix_now();
         let sessions = spread_sessions(&store, &["alice", "bob"], now);
         flush(&servers[flushed]);
@@ -1009,9 +1026,39 @@ fn a_flushed_server_ends_only_its_sessions_and_takes_new_ones() {
 }
 
 #[test]
+fn a_flushed_server_takes_the_farms_revocation_generation_from_the_others() {
+    let servers = three_servers();
+    let farm = || farm_of_all(&servers);
+    let now = unix_now();
+    let ctl = farm_store(farm());
+    spread_sessions(&ctl, &["alice"], now);
+    assert!(ctl.revoke_all().is_complete());
+    let revocation = ctl.revoke_all();
+    assert!(revocation.is_complete() && revocation.generation >= 2);
+    flush(&servers[1]);
+    // A node that never saw a revocation (its first login lands on the flushed server)
+    // recreates that server's copy: at the generation the other servers carry, or every node
+    // that has seen it would reset that server (and its new sessions) as one that missed a
+    // revocation.
+    let recreated = (0..60).find_map(|_| {
+        let node = farm_store(farm());
+        let (id, _) = node.create(new_session("bob"), now).unwrap();
+        (node.client().server_index(&node.keys_for(&id).store_key) == 1).then_some(node)
+    });
+    let node = recreated.expect("60 first logins and none on server 1");
+    assert_eq!(global_copy_on(&node, 1).generation, revocation.generation);
+    let sessions = spread_sessions(&node, &["bob"], now);
+    let seen = farm_store(farm()).with_behind_grace(Duration::ZERO);
+    for (id, _, home) in &sessions {
+        let result = seen.validate(id, &STRICT, now);
+        assert!(result.is_ok(), "a session on {home}: {result:?}");
+    }
+}
+
+#[test]
 fn a_revocation_reports_the_server_it_missed_and_a_rerun_completes_it() {
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
-    let farm = || farm_of(&[&servers[0], &servers[1], &servers[2]]);
+    let servers = three_servers();
+    let farm = || farm_of_all(&servers);
     let now = unix_now();
     let node_a = farm_store(farm());
     let sessions = spread_sessions(&node_a, &["alice", "bob"], now);
@@ -1049,12 +1096,13 @@ fn a_revocation_reports_the_server_it_missed_and_a_rerun_completes_it() {
 
 #[test]
 fn a_server_that_missed_a_revocation_is_reset_by_a_node_that_saw_it() {
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
-    let farm = || farm_of(&[&servers[0], &servers[1], &servers[2]]);
+    let servers = three_servers();
+    let farm = || farm_of_all(&servers);
     let now = unix_now();
     let grace = Duration::from_millis(300);
     let node = farm_store(farm()).with_behind_grace(grace);
     let sessions = spread_sessions(&node, &["alice", "bob"], now);
+    let before = global_copy_on(&node, 0);
     let ctl = farm_store(farm());
     servers[0].signal("STOP");
     let revocation = ctl.revoke_all();
@@ -1085,6 +1133,12 @@ fn a_server_that_missed_a_revocation_is_reset_by_a_node_that_saw_it() {
         reset += usize::from(matches!(result, Err(Rejection::ServerReset)));
     }
     assert_eq!(reset, 1, "the first session met on server 0 resets it");
+    let after = global_copy_on(&node, 0);
+    assert_eq!(
+        after.generation, revocation.generation,
+        "the reset server is no longer behind"
+    );
+    assert_ne!(after.epoch, before.epoch, "a reset draws a fresh epoch");
     // A fresh node that never saw the revocation serves nothing revoked either now.
     let fresh = farm_store(farm());
     for (id, _, _) in &sessions {
@@ -1156,8 +1210,8 @@ fn copies(servers: &[Memcached; 3], key: &str) -> Vec<bool> {
 
 #[test]
 fn with_replicas_a_session_lives_on_two_servers_and_a_request_asks_one() {
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
-    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let servers = three_servers();
+    let store = replicated(farm_of_all(&servers));
     let now = unix_now();
     let sessions = spread_sessions(&store, &["alice", "bob"], now);
     let deriver = store.derivers().next().unwrap();
@@ -1190,9 +1244,9 @@ fn with_replicas_a_session_lives_on_two_servers_and_a_request_asks_one() {
 
 #[test]
 fn with_replicas_a_flushed_or_dead_server_loses_no_session_and_home_is_repaired() {
-    let mut servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let mut servers = three_servers();
     for lost in 0..3 {
-        let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let store = replicated(farm_of_all(&servers));
         let now = unix_now();
         let sessions = spread_sessions(&store, &["alice", "bob"], now);
         flush(&servers[lost]);
@@ -1211,7 +1265,7 @@ fn with_replicas_a_flushed_or_dead_server_loses_no_session_and_home_is_repaired(
         // others hold), so every session comes back home.
         assert_eq!(repaired, on_lost, "sessions repaired on {lost}");
         // Another node serves every one from its home server alone again.
-        let other = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let other = replicated(farm_of_all(&servers));
         for (id, _, _) in &sessions {
             other.validate(id, &STRICT, now).unwrap();
         }
@@ -1228,7 +1282,7 @@ fn with_replicas_a_flushed_or_dead_server_loses_no_session_and_home_is_repaired(
         println!("server {lost} flushed: {repaired} of {on_lost} sessions repaired at home");
     }
     // Killed: every session is served from the other copy.
-    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let store = replicated(farm_of_all(&servers));
     let now = unix_now();
     let sessions = spread_sessions(&store, &["alice"], now);
     servers[1].child.kill().unwrap();
@@ -1252,14 +1306,14 @@ fn a_revoked_session_is_not_revived_from_its_replica() {
     // Alice is revoked, then the home server of some of her sessions loses them (flushed):
     // their copies on the replicas hold the epochs from before the revocation and must not
     // be served, by a node that never saw them either. Bob's sessions all survive.
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let servers = three_servers();
     for lost in 0..3 {
-        let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let store = replicated(farm_of_all(&servers));
         let now = unix_now();
         let sessions = spread_sessions(&store, &["alice", "bob"], now);
         assert!(store.revoke_user("alice").is_complete());
         flush(&servers[lost]);
-        let node = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+        let node = replicated(farm_of_all(&servers));
         let mut from_replica = 0;
         for (id, user, home) in &sessions {
             let result = node.validate(id, &STRICT, now);
@@ -1294,8 +1348,8 @@ fn a_revoked_session_is_not_revived_from_its_replica() {
 fn a_copy_on_a_server_without_its_epochs_does_not_validate() {
     // The replica's server lost its epoch copies but kept the records (an eviction, or
     // someone deleting keys); the home copy is gone. The replica's copy must fail closed.
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
-    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let servers = three_servers();
+    let store = replicated(farm_of_all(&servers));
     let now = unix_now();
     let sessions = spread_sessions(&store, &["alice"], now);
     let deriver = store.derivers().next().unwrap();
@@ -1311,7 +1365,7 @@ fn a_copy_on_a_server_without_its_epochs_does_not_validate() {
         .delete(&keys.global_epoch_key)
         .unwrap();
     servers[*home].client().delete(&keys.store_key).unwrap();
-    let node = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let node = replicated(farm_of_all(&servers));
     let result = node.validate(id, &STRICT, now);
     assert!(
         matches!(result, Err(Rejection::Revoked(_))),
@@ -1335,7 +1389,7 @@ fn a_copy_on_a_server_without_its_epochs_does_not_validate() {
         .delete(&deriver.user_epoch_key("alice"))
         .unwrap();
     servers[*home].client().delete(&keys.store_key).unwrap();
-    let node = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let node = replicated(farm_of_all(&servers));
     let result = node.validate(id, &STRICT, now);
     assert!(
         matches!(result, Err(Rejection::Revoked(_))),
@@ -1346,8 +1400,8 @@ fn a_copy_on_a_server_without_its_epochs_does_not_validate() {
 #[test]
 fn a_logout_deletes_both_copies_and_a_sliding_window_moves_on_both() {
     use memsession::session::record;
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
-    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let servers = three_servers();
+    let store = replicated(farm_of_all(&servers));
     let now = unix_now();
     let sessions = spread_sessions(&store, &["alice"], now);
     let sliding = Policy {
@@ -1388,9 +1442,9 @@ fn a_replica_that_missed_a_revocation_is_never_copied_home() {
     // then the session's home server is flushed. The replica still holds the old epochs: it
     // may serve the session only within the window README states (until it is reset), and
     // its copy is never written home, where it would outlive that reset.
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
+    let servers = three_servers();
     let grace = Duration::from_millis(300);
-    let farm = || farm_of(&[&servers[0], &servers[1], &servers[2]]);
+    let farm = || farm_of_all(&servers);
     let node = replicated(farm()).with_behind_grace(grace);
     let now = unix_now();
     let sessions = spread_sessions(&node, &["alice", "bob"], now);
@@ -1433,8 +1487,8 @@ fn a_replica_that_missed_a_revocation_is_never_copied_home() {
 #[test]
 fn a_write_back_served_from_the_replica_asks_a_silent_home_once() {
     use memsession::session::record;
-    let servers = [Memcached::unix(), Memcached::unix(), Memcached::unix()];
-    let store = replicated(farm_of(&[&servers[0], &servers[1], &servers[2]]));
+    let servers = three_servers();
+    let store = replicated(farm_of_all(&servers));
     let now = unix_now();
     let sessions = spread_sessions(&store, &["alice"], now);
     let (id, _, home) = &sessions[0];

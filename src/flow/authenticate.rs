@@ -189,7 +189,6 @@ mod tests {
     use super::*;
     use crate::config::secret_file::ServerSecret;
     use crate::session::lifetime::Expiry;
-    use crate::session::record::Epoch;
     use crate::store::address::ServerAddress;
     use crate::store::client::{StoreClient, StoreError};
 
@@ -279,18 +278,7 @@ mod tests {
 
     #[test]
     fn a_recheck_applies_this_locations_limits_then_its_csrf_rule() {
-        let record = SessionRecord {
-            user: "alice".into(),
-            auth_type: "Basic".into(),
-            created: 1000,
-            last_seen: 1000,
-            inactivity_timeout: 3600,
-            absolute_expiry: 0,
-            credential_end: 0,
-            ccache: None,
-            user_epoch: Epoch([1; 16]),
-            global_epoch: Epoch([2; 16]),
-        };
+        let record = SessionRecord::for_test(1000, 3600);
         let mut config = DirConfig::default();
         config.set("MemSessionInactivityTimeout", "10s").unwrap();
         assert!(recheck(&record, &request(None, true), &config, 1009).is_ok());

@@ -185,18 +185,7 @@ mod tests {
         config.set("MemSessionCookieName", "sid").unwrap();
         config.set("MemSessionCookiePersistent", "On").unwrap();
         let id = SessionId::generate().unwrap();
-        let record = SessionRecord {
-            user: "alice".into(),
-            auth_type: "Basic".into(),
-            created: 100,
-            last_seen: 100,
-            inactivity_timeout: 60,
-            absolute_expiry: 0,
-            credential_end: 0,
-            ccache: None,
-            user_epoch: crate::session::record::Epoch([0; 16]),
-            global_epoch: crate::session::record::Epoch([0; 16]),
-        };
+        let record = SessionRecord::for_test(100, 60);
         let cookie = session_cookie(&config, &id, &record, 100);
         assert!(cookie.starts_with(&format!("sid={}", id.to_cookie_value())));
         assert!(cookie.contains("Max-Age=60"), "{cookie}");

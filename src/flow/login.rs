@@ -103,18 +103,7 @@ mod tests {
 
     #[test]
     fn the_way_back_is_validated_and_a_refused_one_reported() {
-        let record = SessionRecord {
-            user: "alice".into(),
-            auth_type: "Basic".into(),
-            created: 100,
-            last_seen: 100,
-            inactivity_timeout: 60,
-            absolute_expiry: 0,
-            credential_end: 0,
-            ccache: None,
-            user_epoch: crate::session::record::Epoch([0; 16]),
-            global_epoch: crate::session::record::Epoch([0; 16]),
-        };
+        let record = SessionRecord::for_test(100, 60);
         let browser = RequestHints {
             method: "GET",
             accept: Some("text/html"),

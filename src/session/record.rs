@@ -356,6 +356,26 @@ fn decode_plaintext(plaintext: &[u8]) -> Result<SessionRecord, RecordError> {
     })
 }
 
+/// alice's Basic session, created at `created` with `inactivity_timeout` and no other limit:
+/// what the tests of the modules that handle records start from.
+#[cfg(test)]
+impl SessionRecord {
+    pub(crate) fn for_test(created: u64, inactivity_timeout: u64) -> SessionRecord {
+        SessionRecord {
+            user: "alice".into(),
+            auth_type: "Basic".into(),
+            created,
+            last_seen: created,
+            inactivity_timeout,
+            absolute_expiry: 0,
+            credential_end: 0,
+            ccache: None,
+            user_epoch: Epoch([1; 16]),
+            global_epoch: Epoch([2; 16]),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -95,6 +95,18 @@ impl GlobalCopy {
         }
         bytes
     }
+
+    /// Whether this copy has seen every revocation up to `generation`: a reset towards it
+    /// leaves such a copy (and its sessions) alone.
+    pub fn has_seen(&self, generation: u64) -> bool {
+        self.generation >= generation
+    }
+
+    /// This copy told of a revocation at `generation`, keeping its epoch; `None` when it has
+    /// seen it already, so a late or concurrent revocation never lowers a generation.
+    pub fn raised_to(self, generation: u64) -> Option<GlobalCopy> {
+        (!self.has_seen(generation)).then_some(GlobalCopy { generation, ..self })
+    }
 }
 
 /// Where a server's copy stands against what this process knows.
@@ -380,10 +392,13 @@ pub fn reset_behind(
                 }
                 continue;
             }
-            Some((value, cas)) => match GlobalCopy::parse(Some(value)) {
-                Some(copy) if copy.generation >= generation => return Ok(copy.epoch),
-                _ => *cas,
-            },
+            Some((value, cas)) => {
+                let seen = GlobalCopy::parse(Some(value)).filter(|copy| copy.has_seen(generation));
+                if let Some(copy) = seen {
+                    return Ok(copy.epoch);
+                }
+                *cas
+            }
         };
         if client.set_permanent_cas_on(server, key, &fresh.to_bytes(), cas)? {
             return Ok(fresh.epoch);
@@ -405,11 +420,10 @@ pub fn raise_generation(
         let Some((value, cas)) = client.get_cas_on(server, key)? else {
             return Ok(());
         };
-        let copy = match GlobalCopy::parse(Some(&value)) {
-            Some(copy) if copy.generation < generation => copy,
-            _ => return Ok(()),
+        let Some(raised) = GlobalCopy::parse(Some(&value)).and_then(|c| c.raised_to(generation))
+        else {
+            return Ok(());
         };
-        let raised = GlobalCopy { generation, ..copy };
         if client.set_permanent_cas_on(server, key, &raised.to_bytes(), cas)? {
             return Ok(());
         }
@@ -458,6 +472,25 @@ mod tests {
             assert_eq!(GlobalCopy::parse(Some(bad)), None, "{}", bad.len());
         }
         assert_eq!(GlobalCopy::parse(None), None);
+    }
+
+    #[test]
+    fn a_copy_is_raised_only_to_a_generation_it_has_not_seen() {
+        let copy = GlobalCopy {
+            epoch: Epoch([5; EPOCH_LEN]),
+            generation: 20,
+        };
+        assert!(copy.has_seen(19) && copy.has_seen(20) && !copy.has_seen(21));
+        assert_eq!(
+            copy.raised_to(21),
+            Some(GlobalCopy {
+                epoch: copy.epoch,
+                generation: 21
+            }),
+            "the epoch is kept"
+        );
+        assert_eq!(copy.raised_to(20), None);
+        assert_eq!(copy.raised_to(3), None, "a generation is never lowered");
     }
 
     #[test]

@@ -154,21 +154,9 @@ impl KnownSessions {
 mod tests {
     use super::*;
     use crate::session::keys;
-    use crate::session::record::Epoch;
 
     fn record() -> SessionRecord {
-        SessionRecord {
-            user: "alice".into(),
-            auth_type: "Basic".into(),
-            created: 1,
-            last_seen: 1,
-            inactivity_timeout: 0,
-            absolute_expiry: 0,
-            credential_end: 0,
-            ccache: None,
-            user_epoch: Epoch([1; 16]),
-            global_epoch: Epoch([2; 16]),
-        }
+        SessionRecord::for_test(1, 0)
     }
 
     #[test]

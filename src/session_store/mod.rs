@@ -881,21 +881,6 @@ pub fn check_lifetime(record: &SessionRecord, policy: &Policy, now: u64) -> Resu
 mod tests {
     use super::*;
 
-    fn record(created: u64, inactivity_timeout: u64) -> SessionRecord {
-        SessionRecord {
-            user: "alice".into(),
-            auth_type: "Basic".into(),
-            created,
-            last_seen: created,
-            inactivity_timeout,
-            absolute_expiry: 0,
-            credential_end: 0,
-            ccache: None,
-            user_epoch: Epoch([1; 16]),
-            global_epoch: Epoch([2; 16]),
-        }
-    }
-
     fn policy(inactivity: u64, max_lifetime: u64) -> Policy {
         Policy {
             inactivity_timeout: Duration::from_secs(inactivity),
@@ -906,7 +891,7 @@ mod tests {
 
     #[test]
     fn a_location_may_be_stricter_than_the_session_never_laxer() {
-        let r = record(1000, 3600);
+        let r = SessionRecord::for_test(1000, 3600);
         assert!(
             check_lifetime(&r, &policy(0, 0), 1000).is_ok(),
             "0 = no limit here"
@@ -924,7 +909,7 @@ mod tests {
             Err(Rejection::TooOldHere(Expiry::Inactive))
         ));
         // Judged from the last use, not from the login.
-        let mut used = record(1000, 3600);
+        let mut used = SessionRecord::for_test(1000, 3600);
         used.last_seen = 2000;
         assert!(check_lifetime(&used, &policy(10, 0), 2009).is_ok());
         // A stricter lifetime here: from the login, whatever the last use.

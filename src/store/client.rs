@@ -1076,11 +1076,8 @@ mod tests {
 
     #[test]
     fn a_reply_out_of_step_is_a_protocol_error_and_the_connection_is_dropped() {
-        let server = FakeServer::start("opaque", |_, mut stream| {
-            let mut buf = [0u8; 256];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"VA 1 O1\r\nx\r\nVA 1 O0\r\ny\r\n");
-            let _ = stream.read(&mut buf);
+        let server = FakeServer::start("opaque", |_, stream| {
+            answer_once(stream, b"VA 1 O1\r\nx\r\nVA 1 O0\r\ny\r\n")
         });
         let client = server.client();
         let err = client.get_multi(&["a", "b"]).unwrap_err();
@@ -1094,11 +1091,8 @@ mod tests {
 
     #[test]
     fn a_server_error_leaves_the_breaker_alone() {
-        let server = FakeServer::start("srverr", |_, mut stream| {
-            let mut buf = [0u8; 256];
-            let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"SERVER_ERROR out of memory storing object\r\n");
-            let _ = stream.read(&mut buf);
+        let server = FakeServer::start("srverr", |_, stream| {
+            answer_once(stream, b"SERVER_ERROR out of memory storing object\r\n")
         });
         let client = server.client();
         let err = client.set("k", b"v", 2_000_000_000).unwrap_err();
@@ -1174,6 +1168,15 @@ mod tests {
             keys.iter().map(|k| Some(k.clone().into_bytes())).collect();
         assert_eq!(values, want);
         assert_eq!(client.idle_connections(0), 1);
+    }
+
+    /// Answers the first request with `reply`, whatever it asked, then waits for the client
+    /// to close.
+    fn answer_once(mut stream: UnixStream, reply: &[u8]) {
+        let mut buf = [0u8; 256];
+        let _ = stream.read(&mut buf);
+        let _ = stream.write_all(reply);
+        let _ = stream.read(&mut buf);
     }
 
     #[test]

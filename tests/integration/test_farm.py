@@ -9,6 +9,7 @@ MemSessionServers lists the run's memcached, then a second one).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -202,6 +203,30 @@ def settle() -> None:
     time.sleep(BREAKER_PROBE_S + 0.5)
 
 
+@contextlib.contextmanager
+def one_server_failing(server, fault: str, nodes):
+    """`server` killed, flushed or stopped (SIGSTOP) for the body, which then checks that a
+    login made meanwhile works from either node; afterwards the server is back (restarted
+    empty, or resumed) and the nodes' breakers are due to ask it again."""
+    if fault == "kill":
+        server.kill()
+    elif fault == "flush":
+        assert server.client().command(b"flush_all") == b"OK"
+    else:
+        server.pause()
+    try:
+        yield
+        for i in range(6):
+            fresh = login_at(nodes[i % 2])
+            assert user_of(nodes[(i + 1) % 2].client, fresh) == "alice"
+    finally:
+        if fault == "kill":
+            server.start()
+        elif fault == "stop":
+            server.resume()
+    settle()
+
+
 def ask(nodes, sessions, i0: int = 0):
     """Each session asked once, nodes alternating: [(status, cookie expired?)]."""
     out = []
@@ -225,13 +250,7 @@ def test_losing_one_server_costs_at_most_its_own_sessions(another_httpd, three_m
     for k, server in enumerate(three_memcached):
         sessions = spread(nodes, prefix)
         on_k = sum(1 for _, _, h in sessions if h == k)
-        if fault == "kill":
-            server.kill()
-        elif fault == "flush":
-            assert server.client().command(b"flush_all") == b"OK"
-        else:
-            server.pause()
-        try:
+        with one_server_failing(server, fault, nodes):
             during = ask(nodes, sessions)
             for (status, expired), (_, _, home) in zip(during, sessions):
                 if home != k:
@@ -240,16 +259,6 @@ def test_losing_one_server_costs_at_most_its_own_sessions(another_httpd, three_m
                     assert (status, expired) == (401, True), "a flushed session is gone"
                 else:
                     assert (status, expired) == (401, False), "a store failure keeps the cookie"
-            # Logins keep working while one server is out.
-            for i in range(6):
-                fresh = login_at(nodes[i % 2])
-                assert user_of(nodes[(i + 1) % 2].client, fresh) == "alice"
-        finally:
-            if fault == "kill":
-                server.start()
-            elif fault == "stop":
-                server.resume()
-        settle()
         after = ask(nodes, sessions, 1)
         lost = wrongly_expired = 0
         for (status, expired), (_, _, home) in zip(after, sessions):
@@ -393,26 +402,11 @@ def test_with_replicas_losing_any_one_server_loses_no_session(another_httpd, thr
             assert copies(three_memcached, cookie, prefix) == want, \
                 f"a session of home {h} must be on {h} and its replica {r} only"
         on_k = sum(1 for _, _, h in sessions if h == k)
-        if fault == "kill":
-            server.kill()
-        elif fault == "flush":
-            assert server.client().command(b"flush_all") == b"OK"
-        else:
-            server.pause()
         lost = wrongly_expired = 0
-        try:
+        with one_server_failing(server, fault, nodes):
             for (status, expired), (_, _, home) in zip(ask(nodes, sessions), sessions):
                 lost += status != 200
                 wrongly_expired += expired
-            for i in range(6):
-                fresh = login_at(nodes[i % 2])
-                assert user_of(nodes[(i + 1) % 2].client, fresh) == "alice"
-        finally:
-            if fault == "kill":
-                server.start()
-            elif fault == "stop":
-                server.resume()
-        settle()
         for (status, expired), _ in zip(ask(nodes, sessions, 1), sessions):
             lost += status != 200
             wrongly_expired += expired
