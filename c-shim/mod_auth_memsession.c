@@ -119,6 +119,8 @@ static const command_rec memsession_directives[] = {
               "how long a failed password login counts against its budgets (e.g. 10m)"),
     ADMIN_TAKE1("MemSessionMintLimit",
               "sessions MemSession On may issue per user per minute, or Off"),
+    ADMIN_FLAG("MemSessionStripCookie",
+             "take the session cookie out of requests before backends see them"),
     {NULL}
 };
 

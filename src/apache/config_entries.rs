@@ -136,6 +136,9 @@ pub extern "C" fn memsession_rs_dir_directive(
         let config = unsafe { dir_config.cast::<DirConfig>().as_mut() }
             .ok_or_else(|| format!("{name}: configuration unavailable"))?;
         config.set(name, arg)?;
+        if name == "MemSessionCookieName" {
+            note_cookie_name(cmd, config.cookie_name());
+        }
         // Once per location per start: httpd reads its configuration twice at start-up, and
         // the first read (the dry run) warns nobody that a second would not — except under
         // `httpd -t`, whose only read it is. Each line names its location, so several lines
@@ -160,6 +163,29 @@ pub extern "C" fn memsession_rs_dir_directive(
         }
         Ok(())
     })
+}
+
+/// Tells the server whose configuration is being read about a session cookie name, so its
+/// backends get none of its session cookies (`MemSessionStripCookie`). Not from `.htaccess`:
+/// that is read per request, in a child, where the server's configuration is shared and
+/// read-only; a location's own name is stripped there anyway.
+fn note_cookie_name(cmd: *mut ap::cmd_parms, name: &str) {
+    // SAFETY: `directive` checked cmd live; .htaccess files are parsed with one pool as both
+    // the command's pool and its temporary pool (httpd's own NOT_IN_HTACCESS test).
+    let (server, in_htaccess) = unsafe { ((*cmd).server, (*cmd).pool == (*cmd).temp_pool) };
+    if in_htaccess {
+        return;
+    }
+    // SAFETY: the shim returns this server's ServerState from its module config, or NULL;
+    // configuration is read by one thread.
+    let state = unsafe {
+        ap::memsession_c_server_config(server)
+            .cast::<ServerState>()
+            .as_mut()
+    };
+    if let Some(state) = state {
+        state.config.note_cookie_name(name);
+    }
 }
 
 #[no_mangle]

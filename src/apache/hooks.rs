@@ -2,6 +2,7 @@
 //! modules, and hand the user to backends.
 use std::ffi::{c_int, CStr};
 
+use super::backend_cookie;
 use super::bindings as ap;
 use super::boundary;
 use super::delegation;
@@ -225,6 +226,7 @@ fn fixups(request: &mut Request) -> c_int {
     if config.enabled() && should_issue(request) {
         issue_session(request, config);
     }
+    backend_cookie::hide_from_backend(request, config);
     status::DECLINED
 }
 

@@ -4,6 +4,7 @@
 //! becomes a logged 500 (or an error message for a directive) and never crosses into C.
 //! libkrb5, the other C library the module calls (password logins through Kerberos), is
 //! reached from here too (`krb5_password`), so every `unsafe` stays in this one layer.
+mod backend_cookie;
 mod bindings;
 mod boundary;
 mod config_entries;

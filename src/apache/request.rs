@@ -5,6 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
+use super::backend_cookie::NOTE_CLIENT_COOKIE;
 use super::bindings as ap;
 use super::log::{self, Level};
 use super::pool::{self, Pool};
@@ -257,11 +258,24 @@ impl<'r> Request<'r> {
         unsafe { pool::text(ap::apr_table_get(self.table(which), name.as_ptr())) }
     }
 
-    /// The request's `Cookie` header, bytes that are not UTF-8 replaced (U+FFFD) rather than
-    /// the whole header dropped: a replacement is never a separator nor a character of an id,
-    /// so a cookie of ours holding such bytes is read as malformed (and expired), and one
-    /// beside another cookie's odd bytes is still read.
+    /// The `Cookie` header the client sent: as this request holds it, or as the nearest
+    /// request it derives from held it before the session cookie was taken out for the
+    /// backend (`backend_cookie`).
     pub fn cookie_header(&self) -> Option<std::borrow::Cow<'r, str>> {
+        let kept = std::iter::once(self.reborrow())
+            .chain(self.ancestors())
+            .find_map(|request| request.note(NOTE_CLIENT_COOKIE));
+        match kept {
+            Some(sent) => Some(std::borrow::Cow::Borrowed(sent)),
+            None => self.sent_cookie_header(),
+        }
+    }
+
+    /// This request's `Cookie` header, bytes that are not UTF-8 replaced (U+FFFD) rather
+    /// than the whole header dropped: a replacement is never a separator nor a character of
+    /// an id, so a cookie of ours holding such bytes is read as malformed (and expired), and
+    /// one beside another cookie's odd bytes is still read.
+    pub fn sent_cookie_header(&self) -> Option<std::borrow::Cow<'r, str>> {
         // SAFETY: the table lives in r->pool; apr_table_get returns a pool string or NULL.
         let raw = unsafe { ap::apr_table_get(self.table(Headers::In), c"Cookie".as_ptr()) };
         // SAFETY: NULL or a NUL-terminated pool string that lives as long as the request.

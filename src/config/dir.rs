@@ -57,6 +57,7 @@ pub struct DirConfig {
     pub login_limit_window: Option<Duration>,
     /// Sessions `MemSession On` may mint per user per minute; `Some(None)`: an explicit `Off`.
     pub mint_limit: Option<Option<u32>>,
+    pub strip_cookie: Option<bool>,
 }
 
 /// The most failures a login budget may allow per window.
@@ -177,6 +178,7 @@ impl DirConfig {
             "MemSessionMintLimit" => {
                 self.mint_limit = Some(parse_limit(directive, arg, "sessions per minute")?)
             }
+            "MemSessionStripCookie" => self.strip_cookie = Some(flag()?),
             _ => return Err(directive_error(directive, "is not a directory directive")),
         }
         Ok(())
@@ -220,6 +222,7 @@ impl DirConfig {
             login_limit_address: inherit(&inner.login_limit_address, &self.login_limit_address),
             login_limit_window: inherit(&inner.login_limit_window, &self.login_limit_window),
             mint_limit: inherit(&inner.mint_limit, &self.mint_limit),
+            strip_cookie: inherit(&inner.strip_cookie, &self.strip_cookie),
         }
     }
 
@@ -310,6 +313,10 @@ impl DirConfig {
     pub fn trusted_origins(&self) -> &[String] {
         self.trusted_origins.as_deref().unwrap_or(&[])
     }
+    /// Whether the session cookie is taken out of the request before a backend sees it.
+    pub fn strip_cookie(&self) -> bool {
+        self.strip_cookie.unwrap_or(true)
+    }
     pub fn extend(&self) -> bool {
         self.extend.unwrap_or(true)
     }
@@ -371,6 +378,7 @@ mod tests {
         let config = DirConfig::default();
         assert!(!config.enabled());
         assert_eq!(config.cookie_name(), "memsession");
+        assert!(config.strip_cookie());
         assert_eq!(config.cookie_path(), "/");
         assert_eq!(config.cookie_domain(), None);
         assert_eq!(config.cookie_same_site(), SameSite::Lax);
@@ -482,6 +490,9 @@ mod tests {
             }),
             ("MemSessionMintLimit", "3", "Off", |c| {
                 format!("{:?}", c.mint_limit())
+            }),
+            ("MemSessionStripCookie", "Off", "On", |c| {
+                c.strip_cookie().to_string()
             }),
         ];
         for (directive, outer_value, inner_value, reading) in cases {

@@ -27,6 +27,9 @@ pub struct ServerConfig {
     pub auth: Option<AuthFile>,
     /// `MemSessionReplicas 0|1`: copies of each session beyond the first.
     pub replicas: Option<u8>,
+    /// Every `MemSessionCookieName` of this server's sections (and, for a virtual host, of
+    /// the main server's): session cookies no backend gets (`MemSessionStripCookie`).
+    pub cookie_names: Vec<String>,
 }
 
 /// `MemSessionSecretFile current [previous]`: the secret new sessions are issued under, and
@@ -131,7 +134,7 @@ impl ServerConfig {
 
     /// `self` is the main server, `vhost` a virtual host.
     pub fn merge(&self, vhost: &ServerConfig) -> ServerConfig {
-        ServerConfig {
+        let mut merged = ServerConfig {
             servers: inherit(&vhost.servers, &self.servers),
             timeout: inherit(&vhost.timeout, &self.timeout),
             local_cache: inherit(&vhost.local_cache, &self.local_cache),
@@ -141,7 +144,25 @@ impl ServerConfig {
             tls_client: inherit(&vhost.tls_client, &self.tls_client),
             auth: inherit(&vhost.auth, &self.auth),
             replicas: inherit(&vhost.replicas, &self.replicas),
+            cookie_names: self.cookie_names.clone(),
+        };
+        for name in &vhost.cookie_names {
+            merged.note_cookie_name(name);
         }
+        merged
+    }
+
+    /// Records a `MemSessionCookieName` given in this server's configuration.
+    pub fn note_cookie_name(&mut self, name: &str) {
+        if !self.cookie_names.iter().any(|known| known == name) {
+            self.cookie_names.push(name.to_string());
+        }
+    }
+
+    /// The session cookie names in use on this server: the default and every one configured.
+    pub fn session_cookie_names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(super::dir::DEFAULT_COOKIE_NAME)
+            .chain(self.cookie_names.iter().map(String::as_str))
     }
 
     /// TLS and authentication for the TCP servers; `Err` names the directive at fault.
@@ -217,6 +238,25 @@ mod tests {
             main.transport().unwrap().tls.is_none(),
             "no CA file, no TLS"
         );
+    }
+
+    #[test]
+    fn a_virtual_host_knows_its_own_and_the_main_servers_cookie_names() {
+        let mut main = ServerConfig::default();
+        main.note_cookie_name("admin_session");
+        main.note_cookie_name("admin_session");
+        let mut vhost = ServerConfig::default();
+        vhost.note_cookie_name("portal");
+        vhost.note_cookie_name("admin_session");
+        let names = |c: &ServerConfig| c.session_cookie_names().collect::<Vec<_>>().join(",");
+        assert_eq!(names(&main), "memsession,admin_session");
+        assert_eq!(names(&vhost), "memsession,portal,admin_session");
+        assert_eq!(
+            names(&main.merge(&vhost)),
+            "memsession,admin_session,portal",
+            "each once"
+        );
+        assert_eq!(names(&ServerConfig::default()), "memsession");
     }
 
     #[test]

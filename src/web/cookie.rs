@@ -110,6 +110,41 @@ impl<'h> Iterator for CookieValues<'h, '_> {
     }
 }
 
+/// A `Cookie` header with the cookies of one name taken out (see [`without`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stripped {
+    /// No cookie had that name: the header stays as it is.
+    Unchanged,
+    /// The other cookies, each pair as the client sent it (trimmed), joined by "; ".
+    Rest(String),
+    /// Only cookies of that name: no header is left.
+    Nothing,
+}
+
+/// `cookie_header` without every cookie named exactly one of `names`, found as [`values`]
+/// finds them (so whatever the module would read as a session is what a backend no longer
+/// sees).
+pub fn without(cookie_header: &str, names: &[&str]) -> Stripped {
+    let mut rest = cookie_header;
+    let mut kept: Vec<&str> = Vec::new();
+    let mut removed = false;
+    while !rest.is_empty() {
+        let (pair, after) = first_pair(rest);
+        rest = after;
+        let named = split_at_equals(pair).is_some_and(|(n, _)| names.contains(&trim_ows(n)));
+        if named {
+            removed = true;
+        } else if !trim_ows(pair).is_empty() {
+            kept.push(trim_ows(pair));
+        }
+    }
+    match (removed, kept.is_empty()) {
+        (false, _) => Stripped::Unchanged,
+        (true, true) => Stripped::Nothing,
+        (true, false) => Stripped::Rest(kept.join("; ")),
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
     Lax,
@@ -224,6 +259,65 @@ pub fn is_valid_attribute_value(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stripping_takes_out_every_cookie_of_the_name_and_keeps_the_rest() {
+        let rest = |s: &str| Stripped::Rest(s.to_string());
+        assert_eq!(
+            without("a=1; memsession=X; b=2", &["memsession"]),
+            rest("a=1; b=2")
+        );
+        assert_eq!(
+            without("memsession=X;memsession=Y ;\tc=\"q;\"", &["memsession"]),
+            rest("c=\"q; \""),
+            "every copy, whatever the spacing; a quote does not protect a ';'"
+        );
+        assert_eq!(without("memsession=X", &["memsession"]), Stripped::Nothing);
+        assert_eq!(
+            without(" memsession = X ; ", &["memsession"]),
+            Stripped::Nothing
+        );
+        assert_eq!(
+            without("a=1; b=2", &["memsession"]),
+            Stripped::Unchanged,
+            "nothing of ours: the header is not rewritten"
+        );
+        assert_eq!(without("", &["memsession"]), Stripped::Unchanged);
+        // Names are exact, as the module reads them: these are not its session.
+        assert_eq!(
+            without(
+                "MemSession=X; memsession2=Y; xmemsession=Z; flag",
+                &["memsession"]
+            ),
+            Stripped::Unchanged
+        );
+        assert_eq!(
+            without("flag; memsession=X; ; a=1, memsession=Y", &["memsession"]),
+            rest("flag; a=1, memsession=Y"),
+            "pairs without '=' kept; a second header Apache joined with ', ' is one pair"
+        );
+        assert_eq!(
+            without(
+                "a=1; memsession=X; othersess=Y; b=2",
+                &["memsession", "othersess"]
+            ),
+            rest("a=1; b=2"),
+            "every name of the module's"
+        );
+        // Whatever values() finds is what is taken out.
+        for header in [
+            "memsession=\"X\"",
+            "x=1;memsession=;y=2",
+            "memsession=X; memsession=X",
+        ] {
+            let left = match without(header, &["memsession"]) {
+                Stripped::Rest(left) => left,
+                Stripped::Nothing => String::new(),
+                Stripped::Unchanged => panic!("{header}: nothing stripped"),
+            };
+            assert_eq!(values(&left, "memsession").count(), 0, "{header}");
+        }
+    }
 
     #[test]
     fn semicolons_are_found_at_every_position() {

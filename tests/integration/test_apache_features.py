@@ -80,6 +80,8 @@ RewriteRule ^/pt/(.*)$ /ed/static/$1 [PT]
         loc("/mv", mint),
         # SSI include virtual: subrequests into a protected location
         loc("/ssi", "    Require all granted\n    Options +Includes\n"),
+        # an open location whose error document is a session-protected CGI
+        loc("/ed/open", "    Require all granted\n    ErrorDocument 404 /strict/env.cgi\n"),
         # a login location under MemSession On, reached with only a cookie
         loc("/renew", mint),
         loc("/renew/login", "    SetHandler memsession-login\n"),
@@ -116,6 +118,8 @@ HTACCESS = {
     "inherits": "",
     # a store directive: the server's alone
     "replicas": "MemSessionReplicas 0\n",
+    # handing visitors' session cookies to the owner's own scripts
+    "strip": "MemSessionStripCookie Off\n",
 }
 
 CC_CGI = """#!/bin/sh
@@ -140,6 +144,7 @@ def _lay_out(c, p) -> None:
         "mv/page.html": SECRET, "renew/index.html": SECRET, "cached/page.html": SECRET,
         "lenient/index.html": "lenient",
         "ssi/page.shtml": 'before <!--#include virtual="/ed/static/index.html" --> after',
+        "ssi/cgi.shtml": 'before <!--#include virtual="/strict/env.cgi" --> after',
     }
     for rel, text in pages.items():
         path = h / rel
@@ -264,6 +269,38 @@ def test_ssi_include_virtual_mints_nothing_and_leaks_nothing_unauthenticated(fea
         no_protected_bytes(r)
 
 
+# --- the session cookie is the module's: a backend reached through a subrequest or an error
+# document gets the request without it, and the module still authenticates on it there -------
+
+def _without_session(body: str, session: str) -> None:
+    assert session not in body, f"the session cookie reached a backend:\n{body}"
+    assert "HTTP_COOKIE=lang=en\n" in body, body
+
+
+def test_an_ssi_include_of_a_protected_cgi_runs_on_the_session_without_its_cookie(features,
+                                                                                 login):
+    session = login("alice")
+    r = features.client.get("/ssi/cgi.shtml",
+                            headers={"Cookie": f"lang=en; memsession={session}"})
+    assert r.status == 200 and "REMOTE_USER=alice" in r.text, r.describe()
+    _without_session(r.text, session)
+    anonymous = features.client.get("/ssi/cgi.shtml", headers={"Cookie": "lang=en"})
+    assert "REMOTE_USER" not in anonymous.text, anonymous.describe()
+
+
+def test_an_error_document_on_a_protected_cgi_runs_on_the_session_without_its_cookie(features,
+                                                                                    login):
+    """The open location took the cookie out before its handler ran; the error document's
+    internal redirect to a protected location still authenticates on it."""
+    session = login("alice")
+    r = features.client.get("/ed/open/missing.html",
+                            headers={"Cookie": f"lang=en; memsession={session}"})
+    assert r.status == 404 and "REMOTE_USER=alice" in r.text, r.describe()
+    _without_session(r.text, session)
+    anonymous = features.client.get("/ed/open/missing.html")
+    assert "REMOTE_USER" not in anonymous.text, anonymous.describe()
+
+
 # --- no self-renewal ---------------------------------------------------------------------------
 
 def test_a_login_location_reached_with_only_a_cookie_keeps_the_session(features, client):
@@ -287,7 +324,8 @@ def test_a_login_location_reached_with_only_a_cookie_keeps_the_session(features,
 
 @pytest.mark.parametrize("name,directive", [("mint", "MemSession"),
                                             ("delegation", "MemSessionDelegation"),
-                                            ("replicas", "MemSessionReplicas")])
+                                            ("replicas", "MemSessionReplicas"),
+                                            ("strip", "MemSessionStripCookie")])
 def test_htaccess_cannot_turn_on_minting_or_delegation(features, client, name, directive):
     start = features.error_log.size()
     r = features.client.get(f"/user/{name}/", headers={"Authorization": basic(*MALLORY)})
@@ -410,6 +448,7 @@ def test_http2_over_tls_login_ride_and_failed_logins(features, components):
     cookie = cookies[0].split(";")[0]
     status, _, _, body = h2(features, "/strict/env.cgi", "-H", f"Cookie: {cookie}")
     assert status == 200 and "REMOTE_USER=alice" in body and "HTTPS=on" in body, body
+    assert cookie.split("=", 1)[1] not in body and "HTTP_COOKIE" not in body, body
     # HTTP/2 carries cookies as several header fields; mod_http2 joins them with "; ". In
     # HTTP/1.1 several Cookie headers are not what browsers send: httpd joins them with ", ",
     # which is part of a value, so no session is taken from them.
@@ -417,6 +456,7 @@ def test_http2_over_tls_login_ride_and_failed_logins(features, components):
                             "-H", f"Cookie: {cookie}", "-H", "Cookie: theme=dark")
     if version == "2":
         assert status == 200 and "REMOTE_USER=alice" in body, body
+        assert "HTTP_COOKIE=lang=en; theme=dark\n" in body, body
     else:
         assert status == 401, body
     # a failed login behind an error document, and a cached page, over HTTP/2 too
