@@ -1,4 +1,5 @@
-//! The `Cookie` header parser and the session-id lookup built on it.
+//! The `Cookie` header parser, the session-id lookup built on it, and the header a backend
+//! gets once the session cookie is taken out.
 //!
 //! Input: first byte picks the cookie name, the rest is the header (lossy UTF-8, as Apache
 //! hands the module a C string that may hold any byte but NUL).
@@ -52,6 +53,25 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     assert_eq!(lookup(None, name), CookieLookup::Absent);
+
+    // MemSessionStripCookie: what the backend gets holds no value the module would read under
+    // that name, and every other cookie's value is still there, in order.
+    let left = match cookie::without(&header, &[name]) {
+        cookie::Stripped::Unchanged => {
+            assert!(values.is_empty(), "a cookie of the name left in place");
+            header.to_string()
+        }
+        cookie::Stripped::Nothing => String::new(),
+        cookie::Stripped::Rest(rest) => rest,
+    };
+    assert_eq!(cookie::values(&left, name).count(), 0, "{left:?}");
+    for other in NAMES.iter().filter(|n| **n != name) {
+        assert_eq!(
+            cookie::values(&left, other).collect::<Vec<_>>(),
+            cookie::values(&header, other).collect::<Vec<_>>(),
+            "another cookie changed"
+        );
+    }
 });
 
 /// The parser as first written, one character at a time: the byte search must agree with it.

@@ -111,7 +111,10 @@ def core(c: Components, p: Paths, port: int, module: bool, server_directives: bo
         "KeepAlive Off",
         "TypesConfig /etc/mime.types",
         f'DocumentRoot "{p.htdocs}"',
-        'LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Authorization}i\\" \\"%{Cookie}i\\" pid=%P" memsession',
+        # The Cookie header as the backend got it, then as the client sent it (the module's
+        # note, where it took the session cookie out: MemSessionStripCookie).
+        'LogFormat "%h %l %u %t \\"%r\\" %>s %b \\"%{Authorization}i\\" \\"%{Cookie}i\\" '
+        '\\"%{memsession-client-cookie}n\\" pid=%P" memsession',
         f'CustomLog "{p.access_log}" memsession',
         "<Directory />\n    AllowOverride None\n    Require all denied\n</Directory>",
         f'<Directory "{p.htdocs}">\n    Require all granted\n</Directory>',
