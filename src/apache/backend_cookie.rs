@@ -32,7 +32,7 @@ pub fn hide_from_backend(request: &mut Request, config: &DirConfig) {
         Stripped::Rest(rest) => Some(rest),
         Stripped::Nothing => None,
     };
-    request.set_note(NOTE_CLIENT_COOKIE, &sent);
+    request.keep_sent_cookie_header();
     match rest {
         Some(rest) => request.set_header(Headers::In, "Cookie", &rest),
         None => request.unset_header(Headers::In, "Cookie"),

@@ -264,22 +264,37 @@ impl<'r> Request<'r> {
     pub fn cookie_header(&self) -> Option<std::borrow::Cow<'r, str>> {
         let kept = std::iter::once(self.reborrow())
             .chain(self.ancestors())
-            .find_map(|request| request.note(NOTE_CLIENT_COOKIE));
-        match kept {
-            Some(sent) => Some(std::borrow::Cow::Borrowed(sent)),
-            None => self.sent_cookie_header(),
+            // SAFETY: r->notes lives in r->pool; apr_table_get returns a pool string or NULL.
+            .map(|request| unsafe {
+                ap::apr_table_get(request.rec().notes, NOTE_CLIENT_COOKIE.as_ptr())
+            })
+            .find(|raw| !raw.is_null());
+        // SAFETY: NULL or a NUL-terminated string of r->pool or an ancestor's (which outlives
+        // it: internal redirects share the pool, subrequests' pools descend from it).
+        unsafe { lossy(kept.unwrap_or_else(|| self.raw_cookie_header())) }
+    }
+
+    /// This request's own `Cookie` header (see `lossy`).
+    pub fn sent_cookie_header(&self) -> Option<std::borrow::Cow<'r, str>> {
+        // SAFETY: NULL or a pool string of this request's headers.
+        unsafe { lossy(self.raw_cookie_header()) }
+    }
+
+    /// Keeps this request's `Cookie` header, as sent, in the note `cookie_header` reads,
+    /// before the header is rewritten: the same pool string (a table entry's removal frees
+    /// nothing), so no copy.
+    pub fn keep_sent_cookie_header(&mut self) {
+        let raw = self.raw_cookie_header();
+        if !raw.is_null() {
+            // SAFETY: the key is static, the value a pool string of r->pool: setn stores both
+            // without copying.
+            unsafe { ap::apr_table_setn(self.rec().notes, NOTE_CLIENT_COOKIE.as_ptr(), raw) }
         }
     }
 
-    /// This request's `Cookie` header, bytes that are not UTF-8 replaced (U+FFFD) rather
-    /// than the whole header dropped: a replacement is never a separator nor a character of
-    /// an id, so a cookie of ours holding such bytes is read as malformed (and expired), and
-    /// one beside another cookie's odd bytes is still read.
-    pub fn sent_cookie_header(&self) -> Option<std::borrow::Cow<'r, str>> {
+    fn raw_cookie_header(&self) -> *const c_char {
         // SAFETY: the table lives in r->pool; apr_table_get returns a pool string or NULL.
-        let raw = unsafe { ap::apr_table_get(self.table(Headers::In), c"Cookie".as_ptr()) };
-        // SAFETY: NULL or a NUL-terminated pool string that lives as long as the request.
-        (!raw.is_null()).then(|| unsafe { CStr::from_ptr(raw) }.to_string_lossy())
+        unsafe { ap::apr_table_get(self.table(Headers::In), c"Cookie".as_ptr()) }
     }
 
     pub fn set_header(&mut self, which: Headers, name: &str, value: &str) {
@@ -591,4 +606,16 @@ impl<'r> Request<'r> {
     pub fn is_head(&self) -> bool {
         self.rec().header_only != 0
     }
+}
+
+/// A `Cookie` header, bytes that are not UTF-8 replaced (U+FFFD) rather than the whole header
+/// dropped: a replacement is never a separator nor a character of an id, so a cookie of ours
+/// holding such bytes is read as malformed (and expired), and one beside another cookie's odd
+/// bytes is still read.
+///
+/// # Safety
+/// `raw` is NULL or a NUL-terminated string that outlives `'r`.
+unsafe fn lossy<'r>(raw: *const c_char) -> Option<std::borrow::Cow<'r, str>> {
+    // SAFETY: per the contract above.
+    (!raw.is_null()).then(|| unsafe { CStr::from_ptr(raw) }.to_string_lossy())
 }
