@@ -8,7 +8,7 @@
 use std::ffi::CStr;
 
 use super::log::Level;
-use super::request::{Headers, Request};
+use super::request::Request;
 use crate::config::DirConfig;
 use crate::web::cookie::{self, Stripped};
 
@@ -20,29 +20,25 @@ pub fn hide_from_backend(request: &mut Request, config: &DirConfig) {
     if !config.strip_cookie() {
         return;
     }
-    let Some(sent) = request.sent_cookie_header() else {
+    let Some(sent) = request.sent_cookie_bytes() else {
         return;
     };
-    let mut names = vec![config.cookie_name()];
-    if let Some(state) = request.server_state() {
-        names.extend(state.config.session_cookie_names());
-    }
-    let rest = match cookie::without(&sent, &names) {
+    let own = config.cookie_name().as_bytes();
+    let server = request.server_state().map(|state| &state.config);
+    let is_session = |name: &[u8]| {
+        name == own || server.is_some_and(|config| config.is_session_cookie_name(name))
+    };
+    let rest = match cookie::without(sent, is_session) {
         Stripped::Unchanged => return,
         Stripped::Rest(rest) => Some(rest),
         Stripped::Nothing => None,
     };
     request.keep_sent_cookie_header();
-    match rest {
-        Some(rest) => request.set_header(Headers::In, "Cookie", &rest),
-        None => request.unset_header(Headers::In, "Cookie"),
-    }
+    request.replace_cookie_header(rest.as_deref());
     request.log(
         Level::Debug,
         format_args!(
-            "took the session cookies ({}) out of the request for the backend \
-             (MemSessionStripCookie)",
-            names.join(", ")
+            "took the session cookie out of the request for the backend (MemSessionStripCookie)"
         ),
     );
 }

@@ -274,10 +274,24 @@ impl<'r> Request<'r> {
         unsafe { lossy(kept.unwrap_or_else(|| self.raw_cookie_header())) }
     }
 
-    /// This request's own `Cookie` header (see `lossy`).
-    pub fn sent_cookie_header(&self) -> Option<std::borrow::Cow<'r, str>> {
-        // SAFETY: NULL or a pool string of this request's headers.
-        unsafe { lossy(self.raw_cookie_header()) }
+    /// This request's own `Cookie` header, its bytes as they are.
+    pub fn sent_cookie_bytes(&self) -> Option<&'r [u8]> {
+        let raw = self.raw_cookie_header();
+        // SAFETY: NULL or a NUL-terminated pool string of this request's headers.
+        (!raw.is_null()).then(|| unsafe { CStr::from_ptr(raw) }.to_bytes())
+    }
+
+    /// Replaces this request's `Cookie` header (`None`: removes it), for the backend.
+    pub fn replace_cookie_header(&mut self, value: Option<&[u8]>) {
+        let table = self.table(Headers::In);
+        match value {
+            // SAFETY: a static key and a value copied into r->pool: setn stores both.
+            Some(value) => unsafe {
+                ap::apr_table_setn(table, c"Cookie".as_ptr(), self.pool().c_bytes(value))
+            },
+            // SAFETY: apr_table_unset only reads the key.
+            None => unsafe { ap::apr_table_unset(table, c"Cookie".as_ptr()) },
+        }
     }
 
     /// Keeps this request's `Cookie` header, as sent, in the note `cookie_header` reads,

@@ -165,6 +165,11 @@ impl ServerConfig {
             .chain(self.cookie_names.iter().map(String::as_str))
     }
 
+    pub fn is_session_cookie_name(&self, name: &[u8]) -> bool {
+        self.session_cookie_names()
+            .any(|known| known.as_bytes() == name)
+    }
+
     /// TLS and authentication for the TCP servers; `Err` names the directive at fault.
     pub fn transport(&self) -> Result<Transport, String> {
         store_transport::build(
@@ -257,6 +262,12 @@ mod tests {
             "each once"
         );
         assert_eq!(names(&ServerConfig::default()), "memsession");
+        assert!(
+            vhost.is_session_cookie_name(b"portal") && vhost.is_session_cookie_name(b"memsession")
+        );
+        assert!(
+            !main.is_session_cookie_name(b"portal") && !main.is_session_cookie_name(b"memsessio")
+        );
     }
 
     #[test]

@@ -35,13 +35,24 @@ fn is_ows(byte: &u8) -> bool {
 }
 
 fn trim_ows(s: &str) -> &str {
-    let bytes = s.as_bytes();
+    let (start, end) = ows_bounds(s.as_bytes());
+    &s[start..end]
+}
+
+fn trim_ows_bytes(bytes: &[u8]) -> &[u8] {
+    let (start, end) = ows_bounds(bytes);
+    &bytes[start..end]
+}
+
+/// Where `bytes` starts and ends without the spaces and tabs around it (ASCII: cutting there
+/// keeps UTF-8 whole).
+fn ows_bounds(bytes: &[u8]) -> (usize, usize) {
     let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
     let end = bytes
         .iter()
         .rposition(|b| !is_ows(b))
         .map_or(start, |last| last + 1);
-    &s[start..end]
+    (start, end)
 }
 
 /// The first pair of `header`, and the rest after its `;`. A plain byte scan: a cookie
@@ -110,38 +121,51 @@ impl<'h> Iterator for CookieValues<'h, '_> {
     }
 }
 
-/// A `Cookie` header with the cookies of one name taken out (see [`without`]).
+/// A `Cookie` header with the session cookies taken out (see [`without`]).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Stripped {
-    /// No cookie had that name: the header stays as it is.
+    /// No session cookie: the header stays as it is.
     Unchanged,
     /// The other cookies, each pair as the client sent it (trimmed), joined by "; ".
-    Rest(String),
-    /// Only cookies of that name: no header is left.
+    Rest(Vec<u8>),
+    /// Only session cookies: no header is left.
     Nothing,
 }
 
-/// `cookie_header` without every cookie named exactly one of `names`, found as [`values`]
+/// `cookie_header` without every cookie whose name `is_session`, names found as [`values`]
 /// finds them (so whatever the module would read as a session is what a backend no longer
-/// sees).
-pub fn without(cookie_header: &str, names: &[&str]) -> Stripped {
+/// sees). Bytes, not text: a header that is not UTF-8 passes with its bytes as they were,
+/// and nothing is validated or copied on a request without a session cookie.
+pub fn without(cookie_header: &[u8], is_session: impl Fn(&[u8]) -> bool) -> Stripped {
     let mut rest = cookie_header;
-    let mut kept: Vec<&str> = Vec::new();
+    let mut kept: Vec<u8> = Vec::new();
     let mut removed = false;
     while !rest.is_empty() {
-        let (pair, after) = first_pair(rest);
-        rest = after;
-        let named = split_at_equals(pair).is_some_and(|(n, _)| names.contains(&trim_ows(n)));
-        if named {
+        let pair = match find_semicolon(rest) {
+            Some(end) => {
+                let pair = &rest[..end];
+                rest = &rest[end + 1..];
+                pair
+            }
+            None => std::mem::take(&mut rest),
+        };
+        let name = pair.iter().position(|&b| b == b'=').map(|at| &pair[..at]);
+        if name.is_some_and(|name| is_session(trim_ows_bytes(name))) {
             removed = true;
-        } else if !trim_ows(pair).is_empty() {
-            kept.push(trim_ows(pair));
+            continue;
+        }
+        let pair = trim_ows_bytes(pair);
+        if !pair.is_empty() {
+            if !kept.is_empty() {
+                kept.extend_from_slice(b"; ");
+            }
+            kept.extend_from_slice(pair);
         }
     }
     match (removed, kept.is_empty()) {
         (false, _) => Stripped::Unchanged,
         (true, true) => Stripped::Nothing,
-        (true, false) => Stripped::Rest(kept.join("; ")),
+        (true, false) => Stripped::Rest(kept),
     }
 }
 
@@ -260,9 +284,15 @@ pub fn is_valid_attribute_value(v: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn without(header: &str, names: &[&str]) -> Stripped {
+        super::without(header.as_bytes(), |name| {
+            names.iter().any(|n| n.as_bytes() == name)
+        })
+    }
+
     #[test]
     fn stripping_takes_out_every_cookie_of_the_name_and_keeps_the_rest() {
-        let rest = |s: &str| Stripped::Rest(s.to_string());
+        let rest = |s: &str| Stripped::Rest(s.as_bytes().to_vec());
         assert_eq!(
             without("a=1; memsession=X; b=2", &["memsession"]),
             rest("a=1; b=2")
@@ -304,6 +334,11 @@ mod tests {
             rest("a=1; b=2"),
             "every name of the module's"
         );
+        assert_eq!(
+            super::without(b"a=\xff; memsession=X; b=\xfe\xfd", |n| n == b"memsession"),
+            Stripped::Rest(b"a=\xff; b=\xfe\xfd".to_vec()),
+            "bytes that are not UTF-8 pass as they were"
+        );
         // Whatever values() finds is what is taken out.
         for header in [
             "memsession=\"X\"",
@@ -311,7 +346,7 @@ mod tests {
             "memsession=X; memsession=X",
         ] {
             let left = match without(header, &["memsession"]) {
-                Stripped::Rest(left) => left,
+                Stripped::Rest(left) => String::from_utf8(left).unwrap(),
                 Stripped::Nothing => String::new(),
                 Stripped::Unchanged => panic!("{header}: nothing stripped"),
             };
