@@ -1374,7 +1374,7 @@ fn a_copy_on_a_server_without_its_epochs_does_not_validate() {
     // The same with the user's epoch gone instead.
     servers[replica]
         .client()
-        .set_permanent(&keys.global_epoch_key, &global_copy.unwrap())
+        .set_permanent_on(0, &keys.global_epoch_key, &global_copy.unwrap())
         .unwrap();
     let (id, _, home) = sessions
         .iter()

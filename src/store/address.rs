@@ -187,6 +187,13 @@ mod tests {
                 "{text:?}: {err}"
             );
         }
+        // DNS's limit on a name, 253 characters, is the last one accepted.
+        let longest = format!("{}:11211", "a".repeat(253));
+        assert!(ServerAddress::parse(&longest).is_ok(), "253 characters");
+        let too_long = format!("{}:11211", "a".repeat(254));
+        assert!(ServerAddress::parse(&too_long)
+            .unwrap_err()
+            .contains("longer than 253"));
         let long = format!("unix:/{}", "a".repeat(107));
         assert!(ServerAddress::parse(&long)
             .unwrap_err()

@@ -178,10 +178,6 @@ impl StoreClient {
         &self.servers
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// The server holding `key` (see [`super::routing`] for the contract).
     pub fn server_index(&self, key: &str) -> usize {
         server_for_key(key, self.servers.len())
@@ -334,13 +330,8 @@ impl StoreClient {
         self.store_unconditionally(self.server_index(key), key, value, exptime)
     }
 
-    /// Stores only if the key is present: `Ok(false)` if it is not (deleted or evicted since
-    /// it was read). `exptime` as for [`StoreClient::add`].
-    pub fn replace(&self, key: &str, value: &[u8], exptime: u64) -> Result<bool, StoreError> {
-        self.replace_on(self.server_index(key), key, value, exptime)
-    }
-
-    /// [`StoreClient::replace`] on `server`, whatever the key's hash.
+    /// Stores on `server` only if the key is present there: `Ok(false)` if it is not
+    /// (deleted or evicted since it was read). `exptime` as for [`StoreClient::add`].
     pub fn replace_on(
         &self,
         server: usize,
@@ -352,13 +343,9 @@ impl StoreClient {
         self.store(server, key, value, exptime, SetMode::Replace, None)
     }
 
-    /// `add` for an item that must never expire (revocation epochs: they must outlive every
-    /// session that refers to them). Explicit, so session writes can never be immortal.
-    pub fn add_permanent(&self, key: &str, value: &[u8]) -> Result<bool, StoreError> {
-        self.add_permanent_on(self.server_index(key), key, value)
-    }
-
-    /// [`StoreClient::add_permanent`] on `server`, whatever the key's hash.
+    /// `add` on `server` for an item that must never expire (revocation epochs: they must
+    /// outlive every session that refers to them). Explicit, so session writes can never be
+    /// immortal.
     pub fn add_permanent_on(
         &self,
         server: usize,
@@ -369,12 +356,8 @@ impl StoreClient {
         self.store(server, key, value, NEVER_EXPIRES, SetMode::Add, None)
     }
 
-    /// `set` for an item that must never expire, as for [`StoreClient::add_permanent`].
-    pub fn set_permanent(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.set_permanent_on(self.server_index(key), key, value)
-    }
-
-    /// [`StoreClient::set_permanent`] on `server`, whatever the key's hash.
+    /// `set` on `server` for an item that must never expire, as for
+    /// [`StoreClient::add_permanent_on`].
     pub fn set_permanent_on(
         &self,
         server: usize,
