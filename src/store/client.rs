@@ -1229,4 +1229,44 @@ mod tests {
             "the same connection served both"
         );
     }
+
+    #[test]
+    fn a_cas_reply_to_a_store_without_cas_is_a_protocol_error() {
+        for reply in [&b"EX\r\n"[..], b"NF\r\n"] {
+            let server = FakeServer::start("nocas", move |_, stream| answer_once(stream, reply));
+            let err = server.client().set("k", b"v", 2_000_000_000).unwrap_err();
+            assert!(matches!(&err, StoreError::Protocol(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_version_and_too_many_stats_are_protocol_errors() {
+        let server = FakeServer::start("noversion", |_, stream| {
+            answer_once(stream, b"VERSION \r\n")
+        });
+        let err = server.client().version(0).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Protocol(m) if m.contains("version")),
+            "{err}"
+        );
+        let stats = |lines: usize| {
+            let reply: String = (0..lines)
+                .map(|n| format!("STAT s{n} {n}\r\n"))
+                .chain(["END\r\n".to_string()])
+                .collect();
+            let server = FakeServer::start(&format!("stats{lines}"), move |_, mut stream| {
+                let mut buf = [0u8; 256];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(reply.as_bytes());
+                let _ = stream.read(&mut buf);
+            });
+            server.client().stats(0)
+        };
+        assert_eq!(stats(MAX_STATS).unwrap().len(), MAX_STATS);
+        let err = stats(MAX_STATS + 1).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Protocol(m) if m.contains("stats")),
+            "{err}"
+        );
+    }
 }
