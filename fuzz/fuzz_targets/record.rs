@@ -8,7 +8,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use memsession::session::id::SessionId;
-use memsession::session::keys::{derive, SessionKeys};
+use memsession::config::secret_file::ServerSecret;
+use memsession::session::keys::{KeyDeriver, SessionKeys};
 use memsession::session::record::{open, seal, RecordError, RECORD_VERSION};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305, NONCE_LEN};
 use std::sync::OnceLock;
@@ -19,7 +20,8 @@ fn keys() -> &'static SessionKeys {
     static KEYS: OnceLock<SessionKeys> = OnceLock::new();
     KEYS.get_or_init(|| {
         let id = SessionId::from_cookie_value(FIXED_ID).expect("a well-formed fixed id");
-        derive("memsession:", &id)
+        let secret = ServerSecret::from_bytes(vec![0x5e; 32]).expect("32 bytes");
+        KeyDeriver::new(&secret, "memsession:").derive(&id)
     })
 }
 

@@ -675,6 +675,29 @@ mod tests {
         let mut bytes = build(0x0504, &[cred(tgt(), 1)]);
         bytes.resize(MAX_CCACHE_BYTES + 1, 0);
         assert_eq!(parse(&bytes), Err(CcacheError::TooLarge));
+        bytes.truncate(MAX_CCACHE_BYTES);
+        let largest = parse(&bytes);
+        assert!(
+            matches!(largest, Err(CcacheError::Malformed(_))),
+            "the largest cache accepted is read (its zeros are no credentials): {largest:?}"
+        );
+    }
+
+    #[test]
+    fn a_name_of_the_largest_size_is_read_and_one_byte_more_is_not() {
+        let named = |len: usize| {
+            let server = Principal {
+                name_type: 2,
+                realm: REALM.into(),
+                components: vec!["krbtgt".into(), "r".repeat(len)],
+            };
+            parse(&build(0x0504, &[cred(server, 1)]))
+        };
+        assert!(named(MAX_NAME_BYTES).is_ok());
+        assert!(matches!(
+            named(MAX_NAME_BYTES + 1),
+            Err(CcacheError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -700,6 +723,18 @@ mod tests {
         empty.extend_from_slice(&0u16.to_be_bytes());
         empty.extend_from_slice(&good[16..]);
         assert!(parse(&empty).is_ok());
+        // fields of another tag, of any length: one with an empty value (4 bytes in all),
+        // one of 3 bytes
+        let with_fields = |fields: &[u8]| {
+            let mut bytes = good[..2].to_vec();
+            bytes.extend_from_slice(&(fields.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(fields);
+            bytes.extend_from_slice(&good[16..]);
+            parse(&bytes)
+        };
+        assert!(with_fields(&[0, 7, 0, 0]).is_ok());
+        assert!(with_fields(&[0, 7, 0, 3, 1, 2, 3]).is_ok());
+        assert!(with_fields(&[0, 7, 0, 3, 1, 2, 3, 0, 7, 0, 0]).is_ok());
     }
 
     #[test]

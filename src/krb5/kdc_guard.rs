@@ -295,7 +295,21 @@ mod tests {
         let probe = ask(&guard, "A.TEST", later);
         assert!(left_alone(&guard, "A.TEST", later));
         probe.answered();
-        ask(&guard, "A.TEST", later).answered();
+        // The answer closed the realm's breaker: logins ask it side by side again, not
+        // one probe at a time.
+        let first = ask(&guard, "A.TEST", later);
+        let second = ask(&guard, "A.TEST", later);
+        first.answered();
+        second.answered();
+    }
+
+    #[test]
+    fn a_guard_reports_the_bounds_it_enforces() {
+        let guard = KdcGuard::new(3);
+        assert_eq!((guard.limit(), guard.server_limit()), (3, None));
+        assert_eq!(KdcGuard::new(0).limit(), 1, "at least one login may ask");
+        let shared = KdcGuard::new(2).with_shared(shared(slots(5)));
+        assert_eq!((shared.limit(), shared.server_limit()), (2, Some(5)));
     }
 
     #[test]
