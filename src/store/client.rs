@@ -1269,4 +1269,83 @@ mod tests {
             "{err}"
         );
     }
+
+    /// A fake server that counts the connections it accepts and serves each with `serve`.
+    fn counting(
+        name: &str,
+        serve: impl Fn(UnixStream) + Send + Sync + 'static,
+    ) -> (FakeServer, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let server = FakeServer::start(name, move |_, stream| {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            serve(stream)
+        });
+        (server, accepted)
+    }
+
+    #[test]
+    fn a_pooled_connection_that_stops_answering_costs_one_timeout_and_no_new_connection() {
+        // Answers one exchange, then holds the connection without a word: a hung server,
+        // not a stale connection. The retry is for connections closed while idle only.
+        let (server, accepted) = counting("hung", |mut stream| {
+            echo_gets(stream.try_clone().unwrap(), 1);
+            let mut buf = [0u8; 256];
+            let _ = stream.read(&mut buf);
+            std::thread::sleep(Duration::from_secs(2));
+        });
+        let client = server.client();
+        assert_eq!(client.get("a").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(client.get_multi(&["b", "c"]), Err(StoreError::Timeout));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_fresh_connection_that_fails_is_not_retried() {
+        // Closes every connection at once: a new connection that breaks is the server's
+        // answer, not a stale pool entry, for a get and for a store alike.
+        let (server, accepted) = counting("slam", drop);
+        let client = server.client();
+        assert!(matches!(
+            client.get_multi(&["a", "b"]),
+            Err(StoreError::Io(_))
+        ));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(matches!(
+            client.set("k", b"v", 2_000_000_000),
+            Err(StoreError::Io(_))
+        ));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_request_the_server_read_but_never_answered_on_a_pooled_connection_is_retried_once() {
+        // The first connection serves one exchange, then takes the next request and closes
+        // (a restart caught mid-request); the retry on a fresh connection is answered.
+        let (server, accepted) = counting("midway", |mut stream| {
+            echo_gets(stream.try_clone().unwrap(), 1);
+            let mut buf = [0u8; 256];
+            let _ = stream.read(&mut buf);
+        });
+        let client = server.client();
+        assert_eq!(client.get("a").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(client.get("b").unwrap(), Some(b"b".to_vec()));
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_store_on_a_connection_closed_while_idle_is_retried_once() {
+        // Each connection stores one item (`HD`), then the server closes it.
+        let (server, accepted) = counting("stale-store", |mut stream| {
+            let mut buf = [0u8; 256];
+            if stream.read(&mut buf).is_ok_and(|n| n > 0) {
+                let _ = stream.write_all(b"HD\r\n");
+            }
+        });
+        let client = server.client();
+        client.set("a", b"1", 2_000_000_000).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        client.set("b", b"2", 2_000_000_000).unwrap();
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
 }
