@@ -1348,4 +1348,26 @@ mod tests {
         client.set("b", b"2", 2_000_000_000).unwrap();
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
+
+    #[test]
+    fn a_server_that_reads_nothing_bounds_a_large_write_by_the_timeout() {
+        // The socket's buffers fill long before a 1 MiB value is written: the write itself
+        // must time out, within one timeout (300 ms here) and a loaded machine's slack.
+        let server = FakeServer::start("deaf", |_, stream| {
+            std::thread::sleep(Duration::from_secs(3));
+            drop(stream);
+        });
+        let client = server.client();
+        let started = Instant::now();
+        let value = vec![b'v'; crate::store::meta::MAX_VALUE_LEN];
+        assert_eq!(
+            client.set("big", &value, 2_000_000_000),
+            Err(StoreError::Timeout)
+        );
+        assert!(
+            started.elapsed() < Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
+    }
 }
