@@ -342,6 +342,11 @@ mod tests {
         refused("https://app.example.com/%0a");
         // Nothing is trusted when the list is empty.
         assert_eq!(validate("https://app.example.com/", &[]), None);
+        // Ports are one to five digits: a five-digit port is a port, six digits are not.
+        let five = ["https://portal.example:10443".to_string()];
+        let raw = "https://portal.example:10443/x";
+        assert_eq!(validate(raw, &five).as_deref(), Some(raw));
+        refused("https://app.example.com:000443/x");
     }
 
     #[test]
