@@ -578,10 +578,16 @@ mod tests {
             ("MemSessionMintLimit", "0"),
             ("MemSessionMintLimit", "ten"),
             ("MemSessionMintLimit", "100001"),
+            ("MemSessionStripCookie", "sometimes"),
         ] {
             let error = DirConfig::default().set(directive, arg).unwrap_err();
             assert!(error.starts_with(directive), "{error}");
             assert!(error.contains(arg), "{error} should quote {arg}");
+        }
+        // The ends of a range are in it.
+        for window in ["1s", "1d", "999ms"] {
+            let result = DirConfig::default().set("MemSessionLoginLimitWindow", window);
+            assert_eq!(result.is_ok(), window != "999ms", "{window}: {result:?}");
         }
     }
 }

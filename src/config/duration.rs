@@ -56,6 +56,12 @@ mod tests {
         assert_eq!(parse_duration("8h"), Ok(Duration::from_secs(8 * 3600)));
         assert_eq!(parse_duration("7D"), Ok(Duration::from_secs(7 * 86400)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        // A hundred years is the longest duration; a day more is refused.
+        assert_eq!(
+            parse_duration("36500d"),
+            Ok(Duration::from_secs(36_500 * 86_400))
+        );
+        assert!(parse_duration("36501d").is_err());
     }
 
     #[test]

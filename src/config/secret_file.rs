@@ -158,6 +158,42 @@ mod tests {
             ..facts(0o600, 0)
         };
         assert!(check(huge, 0).is_err());
+        let largest = FileFacts {
+            len: MAX_SECRET_BYTES,
+            ..facts(0o600, 0)
+        };
+        assert!(check(largest, 0).is_ok(), "the largest file is read");
+        let one_more = FileFacts {
+            len: MAX_SECRET_BYTES + 1,
+            ..facts(0o600, 0)
+        };
+        assert!(check(one_more, 0).is_err());
+    }
+
+    #[test]
+    fn the_largest_private_file_is_read_whole() {
+        let dir = std::env::temp_dir().join(format!("memsession-largest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("key");
+        std::fs::write(&path, vec![3u8; MAX_SECRET_BYTES as usize]).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            read_private(&path).unwrap().len(),
+            MAX_SECRET_BYTES as usize
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_process_uid_is_the_effective_one() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let effective: u32 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            .and_then(|id| id.parse().ok())
+            .unwrap();
+        assert_eq!(process_uid(), effective);
     }
 
     #[test]

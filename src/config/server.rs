@@ -302,6 +302,25 @@ mod tests {
     }
 
     #[test]
+    fn the_timeout_may_be_up_to_ten_seconds_and_the_ca_directive_reads_its_file() {
+        let mut config = ServerConfig::default();
+        config.set("MemSessionTimeout", "10s").unwrap();
+        assert_eq!(config.timeout(), Duration::from_secs(10));
+        assert!(config.set("MemSessionTimeout", "10001ms").is_err());
+        // A CA file that holds no certificate: refused by the CA reader, by name.
+        let empty = std::env::temp_dir().join(format!("memsession-ca-{}.pem", std::process::id()));
+        std::fs::write(&empty, "").unwrap();
+        let error = config
+            .set("MemSessionTLSCAFile", &empty.to_string_lossy())
+            .unwrap_err();
+        std::fs::remove_file(&empty).unwrap();
+        assert!(
+            error.starts_with("MemSessionTLSCAFile") && error.contains("no certificate"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn servers_accumulate_and_vhost_overrides() {
         let mut main = ServerConfig::default();
         main.set("MemSessionServers", "unix:/run/a.sock").unwrap();
