@@ -276,6 +276,10 @@ mod tests {
         assert_eq!(config.servers().len(), 1);
         assert_eq!(config.servers()[0].to_string(), DEFAULT_SERVER);
         assert!(!config.servers_configured());
+        assert!(!config.replicas_without_a_second_server());
+        let mut named = ServerConfig::default();
+        named.set("MemSessionServers", "unix:/run/a.sock").unwrap();
+        assert!(named.servers_configured());
         assert_eq!(config.timeout(), Duration::from_millis(200));
         assert_eq!(config.local_cache(), Duration::ZERO);
         assert_eq!(config.key_prefix(), "memsession:");

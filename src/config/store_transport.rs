@@ -153,6 +153,38 @@ mod tests {
         assert!(read_auth(&missing).unwrap_err().starts_with(AUTH_DIRECTIVE));
     }
 
+    /// A self-signed P-256 CA (`openssl req -x509 -newkey ec ...`), only ever parsed here.
+    const CA_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBnDCCAUGgAwIBAgIUfPL36ZAdOwEELX+QE2L45Bz2iBIwCgYIKoZIzj0EAwIw\n\
+IjEgMB4GA1UEAwwXbWVtc2Vzc2lvbi11bml0LXRlc3QtY2EwIBcNMjYxMTMwMTMw\n\
+MTA3WhgPMjEyNjExMDYxMzAxMDdaMCIxIDAeBgNVBAMMF21lbXNlc3Npb24tdW5p\n\
+dC10ZXN0LWNhMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE6eH5CJZ90O8pAwxA\n\
+UNkX75qFE+FPKdlxrl7Q7vrU2Gp5dLZYIUFAdyIVJIPEJFQboQDiwQnv5OvDiKV3\n\
+t68Lw6NTMFEwHQYDVR0OBBYEFKnH8yTJt/u+QMkBsJMoB4ZDLblmMB8GA1UdIwQY\n\
+MBaAFKnH8yTJt/u+QMkBsJMoB4ZDLblmMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZI\n\
+zj0EAwIDSQAwRgIhAOGJTz208Toyf20AdXjLiRHyD1s4AFvPYaJvuJdOqf3tAiEA\n\
+tmSS9TVc3St03uQAsl/MEuPgXTp5P2iTLoDTSHDDoaI=\n\
+-----END CERTIFICATE-----\n\
+";
+
+    #[test]
+    fn a_ca_file_is_read_whole_up_to_its_bound() {
+        let dir = tempdir();
+        let ca = private_file(&dir, "good-ca.pem", CA_PEM, 0o644);
+        assert_eq!(read_ca(&ca).unwrap().pem, CA_PEM.as_bytes());
+        let mut largest = CA_PEM.as_bytes().to_vec();
+        largest.resize(MAX_PEM_BYTES as usize, b'\n');
+        let path = dir.join("largest-ca.pem");
+        std::fs::write(&path, &largest).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        assert_eq!(read_ca(&path).unwrap().pem.len(), MAX_PEM_BYTES as usize);
+        largest.push(b'\n');
+        std::fs::write(&path, &largest).unwrap();
+        let error = read_ca(&path).unwrap_err();
+        assert!(error.contains("larger than"), "{error}");
+    }
+
     #[test]
     fn ca_file_must_hold_a_certificate() {
         let dir = tempdir();
