@@ -541,6 +541,52 @@ mod tests {
     }
 
     #[test]
+    fn the_line_bound_is_exact_for_a_line_still_arriving_and_a_whole_one() {
+        // MAX_LINE_LEN + 1 bytes without a newline may still be a whole line (its CR read,
+        // its LF not yet): wait. One more byte cannot be.
+        let mut arriving = b"HD ".to_vec();
+        arriving.resize(MAX_LINE_LEN + 1, b'x');
+        assert_eq!(parse_line(&arriving).unwrap(), None);
+        arriving.push(b'x');
+        assert!(matches!(
+            parse_line(&arriving),
+            Err(StoreError::Protocol(_))
+        ));
+        // A line of exactly MAX_LINE_LEN + 1 bytes and its CRLF is too long, whatever follows.
+        let mut long = b"HD ".to_vec();
+        long.resize(MAX_LINE_LEN + 1, b'x');
+        long.extend_from_slice(b"\r\nHD\r\n");
+        assert!(matches!(parse_line(&long), Err(StoreError::Protocol(_))));
+    }
+
+    #[test]
+    fn decimals_fit_a_u64_and_printable_text_is_cut_only_when_longer() {
+        assert_eq!(
+            parse_decimal(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(parse_decimal(b"10000000000000000000"), None, "20 digits");
+        assert_eq!(printable(b"abc", 3), "abc");
+        assert_eq!(printable(b"abcd", 3), "abc...");
+        assert_eq!(printable(b"a\nb", 8), "a\\nb");
+    }
+
+    #[test]
+    fn the_fast_key_check_answers_for_every_ascii_key() {
+        // The eight-bytes-at-a-time scan, not the char fallback, decides ASCII keys (the
+        // fallback is for the rare key that is not ASCII).
+        assert_eq!(
+            ascii_key_has_separator(b"memsession:s:abcdefgh"),
+            Some(false)
+        );
+        assert_eq!(ascii_key_has_separator(b"abcdefg h"), Some(true));
+        assert_eq!(ascii_key_has_separator(b"abcdefgh\x7fi"), Some(true));
+        assert_eq!(ascii_key_has_separator(b"abcdefghij\x01"), Some(true));
+        assert_eq!(ascii_key_has_separator(b"abcdefgh\xc3\xa9"), None);
+        assert_eq!(ascii_key_has_separator("\u{e9}abcdefgh".as_bytes()), None);
+    }
+
+    #[test]
     fn overlong_lines_are_refused() {
         let mut line = b"HD ".to_vec();
         line.resize(MAX_LINE_LEN + 2, b'x');
