@@ -259,6 +259,23 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_is_the_leaders_request_then_the_oldest_others_up_to_the_pipeline_bound() {
+        let queued = |ticket: u64, keys: usize| Queued {
+            ticket,
+            keys: (0..keys).map(|k| format!("k{ticket}-{k}")).collect(),
+            thread: std::thread::current(),
+        };
+        // Eleven requests of three keys wait; the leader (ticket 5) is not the oldest.
+        let mut waiting: Vec<Queued> = (1..=11).map(|t| queued(t, 3)).collect();
+        let batch = take_batch(&mut waiting, 5);
+        let tickets: Vec<u64> = batch.iter().map(|q| q.ticket).collect();
+        // 3 keys of its own, then 3 each while they fit in MAX_PIPELINE (32): 9 others.
+        assert_eq!(tickets, [5, 1, 2, 3, 4, 6, 7, 8, 9, 10]);
+        assert!(batch.iter().map(|q| q.keys.len()).sum::<usize>() <= MAX_PIPELINE);
+        assert_eq!(waiting.iter().map(|q| q.ticket).collect::<Vec<_>>(), [11]);
+    }
+
+    #[test]
     fn alone_it_is_a_plain_multi_get() {
         let shared = SharedGets::default();
         let values = shared
