@@ -1209,6 +1209,38 @@ fn copies(servers: &[Memcached; 3], key: &str) -> Vec<bool> {
 }
 
 #[test]
+fn replicas_need_a_second_server_and_can_be_left_off() {
+    let servers = three_servers();
+    let one = farm_of(&[&servers[0]]);
+    assert!(
+        !replicated(one).replicas(),
+        "one server: nowhere for a copy"
+    );
+    assert!(replicated(farm_of_all(&servers)).replicas());
+    assert!(!farm_store(farm_of_all(&servers))
+        .with_replicas(false)
+        .replicas());
+}
+
+#[test]
+fn a_session_whose_home_fails_and_replica_lacks_it_keeps_its_cookie() {
+    // Home stopped (a timeout), the replica flushed: nothing says the session is gone, so
+    // the answer is a store failure (the cookie kept), not "unknown" (the cookie expired).
+    let servers = three_servers();
+    let store = replicated(farm_of_all(&servers));
+    let now = unix_now();
+    let (id, _) = store.create(new_session("alice"), now).unwrap();
+    let keys = store.keys_for(&id);
+    let home = store.client().server_index(&keys.store_key);
+    let replica = store.replica_of(&keys.store_key).unwrap();
+    flush(&servers[replica]);
+    servers[home].signal("STOP");
+    let result = store.validate(&id, &STRICT, now);
+    servers[home].signal("CONT");
+    assert!(matches!(result, Err(Rejection::Store(_))), "{result:?}");
+}
+
+#[test]
 fn with_replicas_a_session_lives_on_two_servers_and_a_request_asks_one() {
     let servers = three_servers();
     let store = replicated(farm_of_all(&servers));
