@@ -160,6 +160,31 @@ mod tests {
     }
 
     #[test]
+    fn ids_hash_by_their_first_eight_bytes_so_the_map_spreads_them() {
+        use std::hash::BuildHasher;
+        let hash =
+            |id: [u8; ID_BYTES]| BuildHasherDefault::<IdHasher>::default().hash_one(IdKey(id));
+        let mut id = [0u8; ID_BYTES];
+        id[..8].copy_from_slice(&0x0102_0304_0506_0708u64.to_le_bytes());
+        assert_eq!(hash(id), 0x0102_0304_0506_0708);
+        id[20] = 9;
+        assert_eq!(hash(id), 0x0102_0304_0506_0708, "only the first 8 bytes");
+        // A constant hash would make every lookup a scan of every session the process knows.
+        let distinct: std::collections::HashSet<u64> = (0..1000u64)
+            .map(|n| {
+                let mut id = [0u8; ID_BYTES];
+                id[..8].copy_from_slice(&n.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_le_bytes());
+                hash(id)
+            })
+            .collect();
+        assert_eq!(distinct.len(), 1000);
+        // Anything else hashed with it is folded a byte at a time (rotate, then XOR).
+        let mut other = IdHasher::default();
+        other.write(&[1; 9]);
+        assert_eq!(other.finish(), 0x0101_0101_0101_0100);
+    }
+
+    #[test]
     fn records_are_kept_only_with_a_ttl_and_only_for_it() {
         let start = Instant::now();
         let id = SessionId::generate().unwrap();
