@@ -1223,6 +1223,23 @@ fn replicas_need_a_second_server_and_can_be_left_off() {
 }
 
 #[test]
+fn with_replicas_and_one_of_two_servers_dead_a_login_still_gets_one_copy() {
+    // Every pair has the dead server in it: after the draws that look for two working
+    // servers, one copy is better than no login.
+    let mut servers = [Memcached::unix(), Memcached::unix()];
+    let store = replicated(farm_of_all(&servers));
+    servers[1].child.kill().unwrap();
+    servers[1].child.wait().unwrap();
+    let now = unix_now();
+    for _ in 0..5 {
+        let (id, _) = store.create(new_session("alice"), now).unwrap();
+        let key = store.keys_for(&id).store_key;
+        assert_eq!(store.client().server_index(&key), 0);
+        store.validate(&id, &STRICT, now).unwrap();
+    }
+}
+
+#[test]
 fn a_session_whose_home_fails_and_replica_lacks_it_keeps_its_cookie() {
     // Home stopped (a timeout), the replica flushed: nothing says the session is gone, so
     // the answer is a store failure (the cookie kept), not "unknown" (the cookie expired).
