@@ -1162,12 +1162,17 @@ mod tests {
         let _ = stream.read(&mut buf);
     }
 
-    #[test]
-    fn a_silent_server_times_out_and_trips_the_breaker() {
-        let server = FakeServer::start("silent", |_, stream| {
+    /// Accepts connections, then neither reads nor answers for 3 s.
+    fn silent_server(name: &str) -> FakeServer {
+        FakeServer::start(name, |_, stream| {
             std::thread::sleep(Duration::from_secs(3));
             drop(stream);
-        });
+        })
+    }
+
+    #[test]
+    fn a_silent_server_times_out_and_trips_the_breaker() {
+        let server = silent_server("silent");
         let client = server.client();
         // Bounds halfway between the behaviour and its failure, for a loaded machine: one
         // 300 ms timeout, not two; an open circuit answers at once, not after a timeout.
@@ -1254,11 +1259,8 @@ mod tests {
                 .map(|n| format!("STAT s{n} {n}\r\n"))
                 .chain(["END\r\n".to_string()])
                 .collect();
-            let server = FakeServer::start(&format!("stats{lines}"), move |_, mut stream| {
-                let mut buf = [0u8; 256];
-                let _ = stream.read(&mut buf);
-                let _ = stream.write_all(reply.as_bytes());
-                let _ = stream.read(&mut buf);
+            let server = FakeServer::start(&format!("stats{lines}"), move |_, stream| {
+                answer_once(stream, reply.as_bytes())
             });
             server.client().stats(0)
         };
@@ -1284,15 +1286,20 @@ mod tests {
         (server, accepted)
     }
 
+    /// Serves one exchange, takes the next request, says nothing for `hold`, then closes.
+    fn one_exchange_then_silence(mut stream: UnixStream, hold: Duration) {
+        echo_gets(stream.try_clone().unwrap(), 1);
+        let mut buf = [0u8; 256];
+        let _ = stream.read(&mut buf);
+        std::thread::sleep(hold);
+    }
+
     #[test]
     fn a_pooled_connection_that_stops_answering_costs_one_timeout_and_no_new_connection() {
         // Answers one exchange, then holds the connection without a word: a hung server,
         // not a stale connection. The retry is for connections closed while idle only.
-        let (server, accepted) = counting("hung", |mut stream| {
-            echo_gets(stream.try_clone().unwrap(), 1);
-            let mut buf = [0u8; 256];
-            let _ = stream.read(&mut buf);
-            std::thread::sleep(Duration::from_secs(2));
+        let (server, accepted) = counting("hung", |stream| {
+            one_exchange_then_silence(stream, Duration::from_secs(2))
         });
         let client = server.client();
         assert_eq!(client.get("a").unwrap(), Some(b"a".to_vec()));
@@ -1322,10 +1329,8 @@ mod tests {
     fn a_request_the_server_read_but_never_answered_on_a_pooled_connection_is_retried_once() {
         // The first connection serves one exchange, then takes the next request and closes
         // (a restart caught mid-request); the retry on a fresh connection is answered.
-        let (server, accepted) = counting("midway", |mut stream| {
-            echo_gets(stream.try_clone().unwrap(), 1);
-            let mut buf = [0u8; 256];
-            let _ = stream.read(&mut buf);
+        let (server, accepted) = counting("midway", |stream| {
+            one_exchange_then_silence(stream, Duration::ZERO)
         });
         let client = server.client();
         assert_eq!(client.get("a").unwrap(), Some(b"a".to_vec()));
@@ -1353,10 +1358,7 @@ mod tests {
     fn a_server_that_reads_nothing_bounds_a_large_write_by_the_timeout() {
         // The socket's buffers fill long before a 1 MiB value is written: the write itself
         // must time out, within one timeout (300 ms here) and a loaded machine's slack.
-        let server = FakeServer::start("deaf", |_, stream| {
-            std::thread::sleep(Duration::from_secs(3));
-            drop(stream);
-        });
+        let server = silent_server("deaf");
         let client = server.client();
         let started = Instant::now();
         let value = vec![b'v'; crate::store::meta::MAX_VALUE_LEN];
