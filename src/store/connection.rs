@@ -811,4 +811,23 @@ mod tests {
         let err = Connection::connect(&address, soon(), None, &Transport::default()).unwrap_err();
         assert!(matches!(err, StoreError::Connect(_)), "{err:?}");
     }
+
+    #[test]
+    fn resolved_addresses_are_remembered_per_host_and_port() {
+        // Names no other test resolves: the table is shared by the whole test binary.
+        let a: SocketAddr = "10.9.8.1:11211".parse().unwrap();
+        let b: SocketAddr = "10.9.8.2:11212".parse().unwrap();
+        remember("cache-test-a.invalid", 11211, vec![a]);
+        remember("cache-test-a.invalid", 11212, vec![b]);
+        remember("cache-test-b.invalid", 11211, vec![b]);
+        assert_eq!(resolved("cache-test-a.invalid", 11211), Some(vec![a]));
+        assert_eq!(resolved("cache-test-a.invalid", 11212), Some(vec![b]));
+        assert_eq!(resolved("cache-test-b.invalid", 11211), Some(vec![b]));
+        assert_eq!(resolved("cache-test-b.invalid", 11212), None);
+        // A new answer replaces the old one for that host and port only.
+        remember("cache-test-a.invalid", 11211, vec![b]);
+        assert_eq!(resolved("cache-test-a.invalid", 11211), Some(vec![b]));
+        assert_eq!(resolved("cache-test-b.invalid", 11211), Some(vec![b]));
+        assert_eq!(resolved("cache-test-a.invalid", 11212), Some(vec![b]));
+    }
 }
